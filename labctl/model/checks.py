@@ -1,0 +1,98 @@
+"""Addressing checks pydantic cannot express: subnets, uniqueness, overlaps (netaddr)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from netaddr import IPAddress, IPNetwork
+
+from labctl.model.topology import Topology
+
+Issue = tuple[tuple[str | int, ...], str]
+
+
+def _net(value: Any) -> IPNetwork:
+    return IPNetwork(str(value))
+
+
+def check_topology(topo: Topology) -> list[Issue]:
+    """Every address inside its network, unique, not a network/broadcast/.254 gateway; no overlaps."""
+    issues: list[Issue] = []
+    nets = {name: _net(net.subnet) for name, net in topo.networks.items()}
+
+    names = list(nets.items())
+    for i, (name_a, net_a) in enumerate(names):
+        for name_b, net_b in names[i + 1 :]:
+            if net_a in net_b or net_b in net_a:
+                issues.append((("networks", name_b, "subnet"), f"{net_b} overlaps network {name_a} ({net_a})"))
+
+    seen: dict[IPAddress, str] = {}
+
+    def check_address(loc: tuple[str | int, ...], network: str, address: Any, owner: str) -> None:
+        if network not in nets:
+            issues.append((loc, f"unknown network {network!r} (networks: {', '.join(nets)})"))
+            return
+        ip, net = IPAddress(str(address)), nets[network]
+        if ip not in net:
+            issues.append((loc, f"{ip} is not inside {network} ({net})"))
+        elif ip in (net.network, net.broadcast, net.broadcast - 1):
+            issues.append((loc, f"{ip} is reserved in {net} (network, broadcast or the Docker bridge .254)"))
+        if ip in seen:
+            issues.append((loc, f"{ip} is already used by {seen[ip]}"))
+        seen[ip] = owner
+
+    sections = {"ha.nodes": topo.ha.nodes, "peers": topo.peers, "hosts": topo.hosts}
+    for section, nodes in sections.items():
+        for node, spec in nodes.items():
+            for network, address in spec.addresses.items():
+                loc = (*section.split("."), node, "addresses", network)
+                check_address(loc, network, address, node)
+
+    all_nodes = [n for nodes in sections.values() for n in nodes]
+    if len(set(all_nodes)) != len(all_nodes):
+        dup = sorted({n for n in all_nodes if all_nodes.count(n) > 1})
+        issues.append(((), f"node names must be unique across ha.nodes, peers and hosts: {', '.join(dup)}"))
+
+    ha = topo.ha
+    if ha.sync_network not in nets:
+        issues.append((("ha", "sync_network"), f"unknown network {ha.sync_network!r}"))
+    groups = [i.group for i in ha.interfaces]
+    for index, iface in enumerate(ha.interfaces):
+        loc = ("ha", "interfaces", index)
+        if groups.count(iface.group) > 1:
+            issues.append(((*loc, "group"), f"HSRP group {iface.group} is used on more than one interface"))
+        if iface.network == ha.sync_network:
+            issues.append(((*loc, "network"), "HSRP must not run on the sync network"))
+        check_address((*loc, "virtual_ip"), iface.network, iface.virtual_ip, f"virtual IP of group {iface.group}")
+        for tracked in iface.track:
+            if tracked not in [i.network for i in ha.interfaces]:
+                issues.append(((*loc, "track", tracked), f"tracked interface {tracked!r} is not an HSRP interface"))
+        if ha.hsrp.version == 1 and iface.group > 255:
+            issues.append(((*loc, "group"), "HSRPv1 groups are 0-255 (use version: 2)"))
+    for node, spec in ha.nodes.items():
+        for needed in [i.network for i in ha.interfaces] + [ha.sync_network]:
+            if needed not in spec.addresses:
+                issues.append((("ha", "nodes", node, "addresses"), f"missing an address on {needed}"))
+    if ha.hsrp.hold <= ha.hsrp.hello:
+        issues.append((("ha", "hsrp", "hold"), "hold time must be greater than hello time"))
+
+    for field in ("local_subnets", "remote_subnets"):
+        for index, subnet in enumerate(getattr(topo.crypto, field)):
+            if not any(_net(subnet) in net or net in _net(subnet) for net in nets.values()):
+                issues.append((("crypto", field, index), f"{subnet} is not a lab network"))
+    return issues
+
+
+def check_host_overlap(topo: Topology, host_networks: Iterable[Any]) -> list[Issue]:
+    """Refuse lab subnets that overlap the host's own routes (default route excluded)."""
+    issues: list[Issue] = []
+    host_nets = [IPNetwork(str(n)) for n in host_networks if IPNetwork(str(n)).prefixlen > 0]
+    for name, net in topo.networks.items():
+        lab_net = _net(net.subnet)
+        for host_net in host_nets:
+            if lab_net in host_net or host_net in lab_net:
+                issues.append(
+                    (("networks", name, "subnet"), f"{lab_net} overlaps the host's route {host_net}: pick another")
+                )
+    return issues

@@ -1,0 +1,150 @@
+"""The topology model: what a lab is, independent of how (Docker) it is run.
+
+Pydantic checks shapes and types; `labctl.model.checks` checks the addressing with netaddr.
+Durations are written as `200ms`, `3s` or a plain number of seconds and stored in milliseconds.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork
+
+NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, None: 1000}
+
+
+def parse_duration_ms(value: object) -> int:
+    """Accept `250ms`, `3s`, `1m` or a bare number of seconds; return milliseconds."""
+    if isinstance(value, bool):
+        raise ValueError("expected a duration like 200ms or 3s")
+    if isinstance(value, int | float):
+        return int(value * 1000)
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
+    raise ValueError(f"expected a duration like 200ms or 3s, got {value!r}")
+
+
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
+
+
+class Strict(BaseModel):
+    """Unknown keys are errors: a typo must not silently change a lab."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Network(Strict):
+    subnet: IPvAnyNetwork
+
+
+class HsrpTimers(Strict):
+    version: Literal[1, 2] = 2
+    hello: DurationMs = 3000
+    hold: DurationMs = 10000
+    preempt: bool = False
+    preempt_delay: DurationMs = 0
+    reload_delay: DurationMs = 0
+    auth: str = Field(default="cisco", max_length=8)
+
+
+class HsrpInterface(Strict):
+    """One HSRP group on one LAN of the pair (`standby N ip VIP` on that interface)."""
+
+    network: Name
+    group: int = Field(ge=0, le=4095)
+    virtual_ip: IPvAnyAddress
+    track: dict[Name, int] = Field(default_factory=dict)
+    crypto: bool = False
+
+
+class HaNode(Strict):
+    priority: int = Field(default=100, ge=0, le=255)
+    addresses: dict[Name, IPvAnyAddress]
+
+
+class ReplayInterval(Strict):
+    inbound: int = Field(default=1000, ge=1)
+    outbound: int = Field(default=10000, ge=1)
+
+
+class HaPair(Strict):
+    group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    sync_network: Name
+    sync_key: str = Field(min_length=8)
+    hsrp: HsrpTimers = HsrpTimers()
+    interfaces: list[HsrpInterface] = Field(min_length=1)
+    nodes: dict[Name, HaNode] = Field(min_length=2, max_length=2)
+    replay_interval: ReplayInterval = ReplayInterval()
+    rri: bool = True
+
+
+class Peer(Strict):
+    """A remote site-to-site gateway (plain strongSwan, no HA)."""
+
+    addresses: dict[Name, IPvAnyAddress]
+
+
+class Host(Strict):
+    """An end host used as probe source or sink; routes everything via `gateway`."""
+
+    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1, max_length=1)
+    gateway: IPvAnyAddress
+
+
+class Crypto(Strict):
+    ike_version: Literal[1, 2] = 2
+    ike_proposals: list[str] = Field(min_length=1)
+    esp_proposals: list[str] = Field(min_length=1)
+    psk: str = Field(min_length=8)
+    gateway_id: str
+    peer_id: str
+    local_subnets: list[IPvAnyNetwork] = Field(min_length=1)
+    remote_subnets: list[IPvAnyNetwork] = Field(min_length=1)
+    dpd: DurationMs = 5000
+
+
+class FailoverPolicy(Strict):
+    """Verdict thresholds used by `labctl failover` unless flags override them."""
+
+    max_outage_ms: int = Field(default=3000, ge=0)
+    converge_timeout: DurationMs = 30000
+
+
+class Topology(Strict):
+    name: Name
+    description: str = ""
+    redundancy: Literal["stateful", "stateless"] = "stateful"
+    networks: dict[Name, Network] = Field(min_length=1)
+    ha: HaPair
+    peers: dict[Name, Peer] = Field(default_factory=dict)
+    hosts: dict[Name, Host] = Field(default_factory=dict)
+    crypto: Crypto
+    failover: FailoverPolicy = FailoverPolicy()
+
+    @property
+    def crypto_interface(self) -> HsrpInterface:
+        """The HSRP group whose VIP is the IKE/ESP endpoint (first one flagged `crypto`)."""
+        return next((i for i in self.ha.interfaces if i.crypto), self.ha.interfaces[0])
+
+    def node_names(self) -> list[str]:
+        return [*self.ha.nodes, *self.peers, *self.hosts]
+
+    def role_of(self, node: str) -> str:
+        if node in self.ha.nodes:
+            return "ha-gateway"
+        if node in self.peers:
+            return "peer"
+        if node in self.hosts:
+            return "host"
+        raise KeyError(node)
+
+    def addresses_of(self, node: str) -> dict[str, IPvAnyAddress]:
+        for group in (self.ha.nodes, self.peers, self.hosts):
+            if node in group:
+                return dict(group[node].addresses)
+        raise KeyError(node)
