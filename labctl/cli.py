@@ -1,0 +1,210 @@
+"""The `labctl` command line: thin, it parses, calls the library and prints (tables or --json)."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from labctl import __version__
+from labctl.errors import LabctlError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors print one message and exit non-zero; tracebacks are for bugs only."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LabctlError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/] (run `labctl down LAB` to clean up)")
+            sys.exit(130)
+
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _client():  # noqa: ANN202 - docker import stays lazy so `--help` is instant
+    from labctl.runtime.docker.client import get_client
+
+    return get_client()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labctl")
+def main() -> None:
+    """Stand up an IPsec VPN HA pair (real strongSwan + HSRP) in Docker, break it, prove what survived.
+
+    \b
+    Typical session:
+      labctl up topologies/dual-interface.yaml     # build images if needed, start, wait for the tunnel
+      labctl status dual                           # nodes, HSRP/redundancy state, live IKE/CHILD SAs
+      labctl down dual                             # remove everything the lab made
+    """
+
+
+@main.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@click.option("--sabotage", multiple=True, metavar="VARIANT",
+              help="Start a known-bad variant: no-sync, no-rekey or no-rri (repeatable).")
+@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the lab to be ready.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@clean_errors
+def up(topology: str, sabotage: tuple[str, ...], timeout: float, as_json: bool) -> None:
+    """Start the lab described by TOPOLOGY and wait until the tunnel passes traffic (idempotent)."""
+    from labctl import orchestrate
+
+    with err_console.status("starting lab…") as status:
+        def progress(message: str) -> None:
+            status.update(message)
+            if message.startswith(("ready:", "image")) and not as_json:
+                err_console.log(message)
+
+        result = orchestrate.up(topology, sabotage, timeout, progress)
+    if as_json:
+        emit_json({"lab": result.lab, "seconds": round(result.seconds, 3), "stages": result.stages})
+    else:
+        console.print(f"lab [bold]{result.lab}[/] is up in {result.seconds:.2f}s — "
+                      f"`labctl status {result.lab}` to look, `labctl down {result.lab}` to remove")
+
+
+@main.command()
+@click.argument("lab_or_topology")
+@click.option("--json", "as_json", is_flag=True, help="Print what was removed as JSON.")
+@clean_errors
+def down(lab_or_topology: str, as_json: bool) -> None:
+    """Remove every container, network and firewall rule of a lab (found by label; idempotent)."""
+    from labctl import orchestrate
+    from labctl.runtime.docker import lab as runtime
+
+    client = _client()
+    lab = orchestrate.resolve_lab(client, lab_or_topology)
+    started = time.monotonic()
+    removed = runtime.down(client, lab)
+    removed_s = round(time.monotonic() - started, 3)
+    if as_json:
+        emit_json({"lab": lab, "removed": removed, "seconds": removed_s})
+    else:
+        console.print(f"lab [bold]{lab}[/]: removed {removed['containers']} containers, {removed['networks']} "
+                      f"networks, {removed['firewall_rules']} firewall rules in {removed_s:.2f}s")
+
+
+@main.command()
+@click.argument("lab_or_topology", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
+@clean_errors
+def status(lab_or_topology: str | None, as_json: bool) -> None:
+    """Show nodes, roles, HSRP/redundancy state and live SAs (all labs when LAB is omitted)."""
+    from labctl import orchestrate
+    from labctl.runtime.docker import lab as runtime
+    from labctl.status import lab_status
+
+    client = _client()
+    if lab_or_topology is None:
+        labs = runtime.list_labs(client)
+        if as_json:
+            emit_json([{"lab": name, **info} for name, info in labs.items()])
+            return
+        table = Table("lab", "nodes", "topology", title="labs")
+        for name, info in sorted(labs.items()):
+            table.add_row(name, info["nodes"], info["topology"])
+        console.print(table if labs else "no labs running")
+        return
+    lab = orchestrate.resolve_lab(client, lab_or_topology)
+    data = lab_status(client, lab)
+    if not data["nodes"]:
+        raise LabctlError(f"no lab named {lab} is running (`labctl status` lists labs)")
+    if as_json:
+        emit_json(data)
+        return
+    table = Table("node", "role", "state", "HSRP", "redundancy", "IKE SAs", "CHILD SAs", title=f"lab {lab}")
+    for node in data["nodes"]:
+        ike = "\n".join(f"{sa['name']}#{sa['uniqueid']} {sa['state']} {sa['initiator_spi']}_i/{sa['responder_spi']}_r"
+                        for sa in node["ike_sas"]) or "-"
+        child = "\n".join(f"{c['name']}#{c['uniqueid']} {c['state']} in {c['spi_in']} out {c['spi_out']}"
+                          for c in node["child_sas"]) or "-"
+        hsrp = "\n".join(f"grp {g['group']} {g['state']}" for g in node.get("hsrp", [])) or "-"
+        table.add_row(node["name"], node["role"], node["status"], hsrp, node.get("redundancy") or "-", ike, child)
+    console.print(table)
+
+
+@main.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="out/rendered", show_default=True,
+              help="Directory to write each node's files into.")
+@click.option("--sabotage", multiple=True, metavar="VARIANT", help="Render a known-bad variant.")
+@clean_errors
+def render(topology: str, out_dir: str, sabotage: tuple[str, ...]) -> None:
+    """Write the exact files each node runs with (strongswan.conf, swanctl.conf, sidecar config)."""
+    from labctl import orchestrate
+    from labctl.render import render_lab, write_rendered
+
+    topo = orchestrate.load(topology, check_host=False)
+    written = write_rendered(render_lab(topo, str(Path(topology).resolve()), sabotage), Path(out_dir))
+    for path in written:
+        console.print(str(path), highlight=False)
+
+
+@main.command()
+@click.argument("topology", type=click.Path(dir_okay=False))
+@clean_errors
+def validate(topology: str) -> None:
+    """Check a topology file (schema, addressing, overlap with this host's routes) without starting it."""
+    from labctl import orchestrate
+
+    topo = orchestrate.load(topology)
+    console.print(f"{topology}: lab [bold]{topo.name}[/] is valid ({len(topo.node_names())} nodes, "
+                  f"{len(topo.networks)} networks, {topo.redundancy})")
+
+
+@main.group()
+def images() -> None:
+    """Build and inspect the node/host images (offline debootstrap base when no registry)."""
+
+
+@images.command("build")
+@click.option("--force", is_flag=True, help="Rebuild even when the content hash is unchanged.")
+@clean_errors
+def images_build(force: bool) -> None:
+    """Build what is missing or out of date."""
+    from labctl.runtime.docker import images as image_mod
+
+    with err_console.status("checking images…") as status:
+        result = image_mod.ensure_images(_client(), progress=lambda kind, msg: status.update(f"{kind}: {msg}"),
+                                         force=force)
+    console.print(result)
+
+
+@images.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@clean_errors
+def images_ls(as_json: bool) -> None:
+    """Show the images, whether present and up to date."""
+    from labctl.runtime.docker import images as image_mod
+
+    rows = image_mod.image_status(_client())
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(*(rows[0].keys() if rows else ["kind"]))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)

@@ -1,0 +1,235 @@
+"""Create and remove a lab's Docker objects; everything is labelled and found again by label."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import tarfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import docker
+from docker.errors import APIError, NotFound
+from docker.models.containers import Container
+from docker.models.networks import Network
+from netaddr import IPNetwork
+
+from labctl import labels
+from labctl.errors import LabctlError
+from labctl.model.topology import Topology
+from labctl.render import NodeConfig
+from labctl.runtime.docker import firewall
+
+Progress = Callable[[str], None]
+
+IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest"}
+
+
+BRIDGE_PREFIX = "lc"
+
+
+def container_name(lab: str, node: str) -> str:
+    return f"labctl-{lab}-{node}"
+
+
+def bridge_name(lab: str, network: str) -> str:
+    """Linux bridge names are limited to 15 characters: a stable hash keeps them unique per lab."""
+    return BRIDGE_PREFIX + hashlib.sha1(f"{lab}/{network}".encode()).hexdigest()[:11]
+
+
+@dataclass(frozen=True)
+class NodeState:
+    """What Docker says about one lab node."""
+
+    name: str
+    role: str
+    container: str
+    status: str
+    addresses: dict[str, str]
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def _tar(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for path, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(data), 0o755 if path.endswith(".sh") else 0o644, time.time()
+            archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def ensure_network(client: docker.DockerClient, topo: Topology, name: str) -> Network:
+    """An internal bridge per lab network, gateway moved to .254 so VIPs can use low addresses."""
+    existing = client.networks.list(filters={"label": [f"{labels.LAB}={topo.name}", f"{labels.NETWORK}={name}"]})
+    if existing:
+        return existing[0]
+    subnet = IPNetwork(str(topo.networks[name].subnet))
+    ipam = docker.types.IPAMConfig(
+        pool_configs=[docker.types.IPAMPool(subnet=str(subnet), gateway=str(subnet.broadcast - 1))]
+    )
+    try:
+        return client.networks.create(
+            f"labctl-{topo.name}-{name}",
+            driver="bridge",
+            internal=True,
+            ipam=ipam,
+            options={"com.docker.network.bridge.name": bridge_name(topo.name, name)},
+            labels={labels.LAB: topo.name, labels.NETWORK: name},
+        )
+    except APIError as exc:
+        raise LabctlError(f"cannot create network {name} ({subnet}) for lab {topo.name}: {exc.explanation}") from None
+
+
+def create_node(
+    client: docker.DockerClient,
+    topo: Topology,
+    config: NodeConfig,
+    networks: dict[str, Network],
+    topology_file: str,
+    sabotage: tuple[str, ...] = (),
+) -> Container:
+    """Create, configure and start one node; an existing running node of the same lab is kept."""
+    name = container_name(topo.name, config.name)
+    try:
+        container = client.containers.get(name)
+        if container.labels.get(labels.LAB) != topo.name:
+            raise LabctlError(f"container {name} exists but is not part of lab {topo.name}; remove it first")
+        if container.status == "running":
+            return container
+        container.remove(force=True)
+    except NotFound:
+        pass
+    addresses = {net: str(ip) for net, ip in topo.addresses_of(config.name).items()}
+    first, *rest = addresses.items()
+    endpoint = client.api.create_endpoint_config(ipv4_address=first[1])
+    container_id = client.api.create_container(
+        IMAGE_FOR_ROLE[config.role],
+        command=config.command,
+        name=name,
+        hostname=config.name,
+        labels={
+            labels.LAB: topo.name,
+            labels.NODE: config.name,
+            labels.ROLE: config.role,
+            labels.TOPOLOGY: topology_file,
+            labels.SABOTAGE: ",".join(sabotage),
+        },
+        networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
+        host_config=client.api.create_host_config(
+            cap_add=["NET_ADMIN", "NET_RAW"],
+            devices=["/dev/net/tun:/dev/net/tun:rwm"],
+            sysctls={
+                "net.ipv4.ip_forward": "1",
+                "net.ipv4.conf.all.rp_filter": "0",
+                "net.ipv4.conf.default.rp_filter": "0",
+                "net.ipv6.conf.all.disable_ipv6": "1",
+            },
+            network_mode=networks[first[0]].name,
+            init=False,
+        ),
+    )["Id"]
+    for network, address in rest:
+        client.api.connect_container_to_network(container_id, networks[network].id, ipv4_address=address)
+    client.api.put_archive(container_id, "/", _tar(config.files))
+    client.api.start(container_id)
+    return client.containers.get(container_id)
+
+
+def up(
+    client: docker.DockerClient,
+    topo: Topology,
+    configs: dict[str, NodeConfig],
+    topology_file: str,
+    sabotage: tuple[str, ...] = (),
+    progress: Progress = lambda _msg: None,
+) -> None:
+    """Networks, firewall rules, then all containers in parallel (idempotent)."""
+    networks = {name: ensure_network(client, topo, name) for name in topo.networks}
+    progress(f"{len(networks)} networks ready")
+    if firewall.available():
+        for name in topo.networks:
+            firewall.allow_bridge(topo.name, bridge_name(topo.name, name))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {
+            node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage)
+            for node, config in configs.items()
+        }
+        for node, future in futures.items():
+            future.result()
+            progress(f"node {node} started")
+
+
+def lab_containers(client: docker.DockerClient, lab: str | None = None) -> list[Container]:
+    return client.containers.list(all=True, filters=labels.lab_filter(lab))
+
+
+def node_states(client: docker.DockerClient, lab: str) -> list[NodeState]:
+    states = []
+    for container in lab_containers(client, lab):
+        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
+        addresses = {name.removeprefix(f"labctl-{lab}-"): info.get("IPAddress", "") for name, info in nets.items()}
+        states.append(
+            NodeState(
+                container.labels.get(labels.NODE, container.name),
+                container.labels.get(labels.ROLE, "?"),
+                container.name,
+                container.status,
+                addresses,
+            )
+        )
+    return sorted(states, key=lambda s: (s.role != "ha-gateway", s.role, s.name))
+
+
+def list_labs(client: docker.DockerClient) -> dict[str, dict[str, str]]:
+    """Every lab that has a container or network on this engine, with its topology file."""
+    labs: dict[str, dict[str, str]] = {}
+    for container in lab_containers(client):
+        lab = container.labels[labels.LAB]
+        info = labs.setdefault(lab, {"topology": container.labels.get(labels.TOPOLOGY, ""), "nodes": "0"})
+        info["nodes"] = str(int(info["nodes"]) + 1)
+    for network in client.networks.list(filters=labels.lab_filter()):
+        labs.setdefault(network.attrs["Labels"][labels.LAB], {"topology": "", "nodes": "0"})
+    return labs
+
+
+def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg: None) -> dict[str, int]:
+    """Remove everything labelled for `lab`: containers, networks, host firewall rules."""
+    containers = lab_containers(client, lab)
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda c: _remove_container(c), containers))
+    progress(f"{len(containers)} containers removed")
+    networks = client.networks.list(filters=labels.lab_filter(lab))
+    for network in networks:
+        try:
+            network.remove()
+        except NotFound:
+            pass
+    progress(f"{len(networks)} networks removed")
+    rules = firewall.remove_lab_rules(lab) if firewall.available() else 0
+    return {"containers": len(containers), "networks": len(networks), "firewall_rules": rules}
+
+
+def _remove_container(container: Container) -> None:
+    try:
+        container.remove(force=True)
+    except NotFound:
+        pass
+
+
+def exec_in(client: docker.DockerClient, lab: str, node: str, cmd: list[str] | str) -> tuple[int, str]:
+    """Run a command in a node; returns (exit code, combined output)."""
+    try:
+        container = client.containers.get(container_name(lab, node))
+    except NotFound:
+        raise LabctlError(f"lab {lab} has no node {node} (is the lab up?)") from None
+    if container.status != "running":
+        return 125, f"{node} is not running ({container.status})"
+    result = container.exec_run(cmd, demux=False)
+    return result.exit_code, (result.output or b"").decode(errors="replace")

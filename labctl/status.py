@@ -1,0 +1,63 @@
+"""Live lab status: Docker state per node plus what the daemons themselves report."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+
+from labctl.runtime.docker import lab as runtime
+from labctl.sidecar.swanctl import ike_sas_from_text
+
+SIDECAR_STATUS = "/run/labctl/sidecar-status.json"
+
+
+def node_sas(client: docker.DockerClient, lab: str, node: str) -> list[dict[str, Any]]:
+    """IKE SAs (with CHILD SAs) as charon in `node` reports them right now."""
+    code, out = runtime.exec_in(client, lab, node, ["swanctl", "--list-sas", "--pretty"])
+    return ike_sas_from_text(out) if code == 0 else []
+
+
+def sidecar_status(client: docker.DockerClient, lab: str, node: str) -> dict[str, Any] | None:
+    code, out = runtime.exec_in(client, lab, node, ["cat", SIDECAR_STATUS])
+    if code != 0:
+        return None
+    try:
+        return json.loads(out)
+    except ValueError:
+        return None
+
+
+def lab_status(client: docker.DockerClient, lab: str) -> dict[str, Any]:
+    """The `labctl status --json` document."""
+    states = runtime.node_states(client, lab)
+
+    def one(state: runtime.NodeState) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "name": state.name,
+            "role": state.role,
+            "container": state.container,
+            "running": state.running,
+            "status": state.status,
+            "addresses": state.addresses,
+            "ike_sas": [],
+            "child_sas": [],
+        }
+        if state.running and state.role in ("ha-gateway", "peer"):
+            sas = node_sas(client, lab, state.name)
+            entry["ike_sas"] = [{k: v for k, v in sa.items() if k != "child_sas"} for sa in sas]
+            entry["child_sas"] = [child | {"ike_sa": sa["name"], "ike_uniqueid": sa["uniqueid"]}
+                                  for sa in sas for child in sa["child_sas"]]
+        if state.running and state.role == "ha-gateway":
+            side = sidecar_status(client, lab, state.name) or {}
+            entry["hsrp"] = side.get("hsrp", [])
+            entry["hsrp_role"] = side.get("role")
+            entry["redundancy"] = side.get("redundancy")
+            entry["peer_redundancy"] = side.get("peer_redundancy")
+        return entry
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        nodes = list(pool.map(one, states))
+    return {"lab": lab, "nodes": nodes}
