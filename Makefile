@@ -1,0 +1,46 @@
+# One command each: `make up` (set up + run the default lab), `make test` (unit + container tests).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+LABCTL := $(VENV)/bin/labctl
+TOPOLOGY ?= topologies/dual-interface.yaml
+
+.PHONY: setup images up down status test unit docker-test lint bench clean
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+images: setup
+	$(LABCTL) images build
+
+up: images
+	$(LABCTL) up $(TOPOLOGY)
+	$(LABCTL) status $(TOPOLOGY)
+
+down: setup
+	$(LABCTL) down $(TOPOLOGY)
+
+status: setup
+	$(LABCTL) status $(TOPOLOGY)
+
+test: images
+	$(VENV)/bin/pytest
+
+unit: setup
+	$(VENV)/bin/pytest -m "not docker"
+
+docker-test: images
+	$(VENV)/bin/pytest -m docker
+
+lint: setup
+	$(VENV)/bin/ruff check labctl tests bench
+
+bench: images
+	$(PY) bench/bench_lab.py
+
+clean:
+	rm -rf $(VENV) out reports

@@ -1,0 +1,272 @@
+"""The HSRP/SSO sidecar: PID 1 of an HA gateway container (stdlib only).
+
+HSRP decides who is Active; strongSwan follows. On becoming Active: activate the ha segment, the
+VIPs are claimed (gratuitous ARP), RRI routes injected, then ESP sequence continuity is restored by
+rekeying the segment's CHILD_SAs (`*1`: this kernel's libipsec cannot sync replay counters). On
+leaving Active: withdraw RRI, deactivate the segment. charon is supervised: if it dies the node
+leaves HSRP (the peer takes over), charon restarts and the node rejoins as standby.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from labctl.sidecar import rri, swanctl
+from labctl.sidecar.charon import Charon
+from labctl.sidecar.hsrp import fsm, transport
+from labctl.sidecar.sso import Channel, Redundancy, derive_state, sa_keys
+
+STATUS_PATH = Path("/run/labctl/sidecar-status.json")
+TICK = 0.05
+SA_POLL = 0.4
+PEER_FRESH = 2.0
+
+
+class Sidecar:
+    """Glue between the pure HSRP router, charon's ha plugin, RRI and the SSO channel."""
+
+    def __init__(self, config: dict[str, Any]) -> None:
+        self.config = config
+        self.charon = Charon()
+        self.role = "init"
+        self.redundancy = Redundancy.INITIALIZATION
+        self.peer_report: dict[str, Any] | None = None
+        self.peer_seen = 0.0
+        self.sas: list[dict[str, Any]] = []
+        self.events: list[dict[str, Any]] = []
+        self.interfaces: dict[str, str] = {}  # network name -> ifname
+        self.link_up: dict[str, bool] = {}
+        self.rri_routes: list[str] = []
+        hsrp = config["hsrp"]
+        groups = []
+        for group in config["groups"]:
+            ifname, _prefix = transport.find_interface(group["local_ip"])
+            self.interfaces[group["network"]] = ifname
+            gconf = fsm.GroupConfig(
+                group=group["group"],
+                name=config["group_name"],
+                virtual_ip=group["virtual_ip"],
+                priority=config["priority"],
+                preempt=hsrp["preempt"],
+                preempt_delay_ms=hsrp["preempt_delay_ms"],
+                hello_ms=hsrp["hello_ms"],
+                hold_ms=hsrp["hold_ms"],
+                auth=hsrp["auth"],
+                version=hsrp["version"],
+                track=group["track"],
+                reload_delay_ms=hsrp["reload_delay_ms"],
+            )
+            groups.append((ifname, fsm.HsrpGroup(gconf, group["local_ip"], transport.interface_mac(ifname))))
+        self.router = fsm.HsrpRouter(groups)
+        self.prefixlen = {g["virtual_ip"]: g["prefixlen"] for g in config["groups"]}
+        sso = config["sso"]
+        self.channel = Channel(sso["local_ip"], sso["peer_ip"], sso["port"], sso["key"].encode())
+
+    # ------------------------------------------------------------------ events and status
+    def event(self, kind: str, detail: str) -> None:
+        self.events.append({"time": time.time(), "kind": kind, "detail": detail})
+        del self.events[:-100]
+        print(f"{time.strftime('%H:%M:%S')} {kind}: {detail}", flush=True)
+
+    def write_status(self) -> None:
+        groups = []
+        for (ifname, number), grp in self.router.groups.items():
+            groups.append({
+                "interface": ifname,
+                "network": next((n for n, i in self.interfaces.items() if i == ifname), ifname),
+                "group": number,
+                "name": grp.config.name,
+                "state": grp.state.name.capitalize(),
+                "virtual_ip": grp.virtual_ip,
+                "priority": grp.config.priority,
+                "effective_priority": grp.effective_priority,
+                "preempt": grp.config.preempt,
+                "hello_ms": grp.config.hello_ms,
+                "hold_ms": grp.config.hold_ms,
+                "active_router": grp.active_router,
+                "standby_router": grp.standby_router,
+                "owns_vip": grp.owns_vip,
+                "track": {name: {"decrement": dec, "up": self.link_up.get(name, True)}
+                          for name, dec in grp.config.track.items()},
+                "counters": dict(grp.counters),
+            })
+        peer_fresh = self.peer_report is not None and time.monotonic() - self.peer_seen < PEER_FRESH
+        status = {
+            "node": self.config["node"],
+            "time": time.time(),
+            "pid": os.getpid(),
+            "role": self.role,
+            "redundancy": self.redundancy.label,
+            "redundancy_number": self.redundancy.number,
+            "peer_redundancy": (self.peer_report or {}).get("state") if peer_fresh else Redundancy.DISABLED.label,
+            "peer_node": (self.peer_report or {}).get("node") if peer_fresh else None,
+            "mode": self.config["redundancy"],
+            "ha_plugin": self.config["ha_plugin"],
+            "sync_encrypted": False,
+            "sequence_continuity": self.config["sequence_continuity"],
+            "replay_interval": self.config["replay_interval"],
+            "charon": {"running": self.charon.running, "starts": self.charon.starts},
+            "rri": {"enabled": self.config["rri"]["enabled"], "routes": self.rri_routes},
+            "sso_channel": {"rejected": self.channel.rejected, "peer_ip": self.channel.peer_ip},
+            "hsrp": groups,
+            "events": self.events[-50:],
+        }
+        STATUS_PATH.parent.mkdir(parents=True, exist_ok=True)
+        tmp = STATUS_PATH.with_suffix(".tmp")
+        tmp.write_text(json.dumps(status))
+        tmp.replace(STATUS_PATH)
+
+    # ------------------------------------------------------------------ actions
+    def execute(self, actions: list[fsm.Action]) -> None:
+        for action in actions:
+            if isinstance(action, fsm.Send):
+                endpoint = self.endpoints.get(action.ifname)
+                if endpoint is not None:
+                    endpoint.send(action.packet)
+            elif isinstance(action, fsm.ClaimVip):
+                transport.add_vip(action.ifname, action.ip, self.prefixlen.get(action.ip, 32))
+                transport.gratuitous_arp(action.ifname, action.ip)
+                self.event("vip", f"claimed {action.ip} on {action.ifname}")
+            elif isinstance(action, fsm.ReleaseVip):
+                transport.del_vip(action.ifname, action.ip, self.prefixlen.get(action.ip, 32))
+                self.event("vip", f"released {action.ip} on {action.ifname}")
+            elif isinstance(action, fsm.StateChanged):
+                self.event("hsrp", f"{action.ifname} Grp {action.group} state {action.old.name.capitalize()} -> "
+                           f"{action.new.name.capitalize()} ({action.reason})")
+        self.follow_role()
+
+    def follow_role(self) -> None:
+        """strongSwan follows the HSRP role of the node (all groups together)."""
+        role = self.router.role
+        if role == self.role:
+            return
+        old, self.role = self.role, role
+        self.event("role", f"{old} -> {role}")
+        if role == "active":
+            if self.config["ha_plugin"]:
+                self.charon.ha_command("+1")
+                self.event("ha", "segment 1 activated")
+            if self.config["rri"]["enabled"]:
+                self.rri_routes = rri.inject(self.config["rri"]["routes"])
+                self.event("rri", f"injected {', '.join(self.rri_routes) or 'nothing (tunnel device missing?)'}")
+            if self.config["ha_plugin"] and self.config["sequence_continuity"]:
+                self.charon.ha_command("*1")
+                self.event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")
+        elif old == "active":
+            self.withdraw_routes()
+            if self.config["ha_plugin"]:
+                self.charon.ha_command("-1")
+                self.event("ha", "segment 1 deactivated")
+
+    def withdraw_routes(self) -> None:
+        rri.withdraw()
+        if self.rri_routes:
+            self.event("rri", f"withdrew {', '.join(self.rri_routes)}")
+        self.rri_routes = []
+
+    # ------------------------------------------------------------------ periodic work
+    def check_links(self, now: float) -> None:
+        """Interface tracking: a down interface stops its group and decrements tracking groups."""
+        for network, ifname in self.interfaces.items():
+            up = transport.link_is_up(ifname)
+            if self.link_up.get(network, True) == up:
+                self.link_up.setdefault(network, up)
+                continue
+            self.link_up[network] = up
+            self.event("track", f"{network} ({ifname}) line protocol {'up' if up else 'down'}")
+            actions = (self.router.start(now, ifname) if up else self.router.stop(now, ifname))
+            actions += self.router.set_tracked(network, up, now)
+            self.execute(actions)
+
+    def check_charon(self, now: float) -> None:
+        if self.charon.running:
+            return
+        self.event("charon", "charon is not running: leaving HSRP, restarting charon")
+        self.execute(self.router.stop(now))
+        self.withdraw_routes()
+        self.charon.start()
+        self.execute(self.router.start(now))
+
+    def on_sso(self, message: dict[str, Any]) -> None:
+        self.peer_report, self.peer_seen = message, time.monotonic()
+
+    def update_redundancy(self) -> None:
+        fresh = self.peer_report if time.monotonic() - self.peer_seen < PEER_FRESH else None
+        stateful = self.config["ha_plugin"]
+        state = derive_state(self.role, stateful, self.charon.running, self.sas, fresh)
+        if state != self.redundancy:
+            self.event("redundancy", f"my state {self.redundancy.label} -> {state.label}")
+            self.redundancy = state
+        ike, child = sa_keys(self.sas)
+        self.channel.send({"node": self.config["node"], "state": state.label, "role": self.role,
+                           "ike": sorted(ike), "child": sorted(child)})
+
+    async def poll_sas(self) -> None:
+        while True:
+            sas = await asyncio.to_thread(swanctl.list_sas)
+            # a standby holds synced IKE SAs as PASSIVE; the active's are ESTABLISHED
+            self.sas = [sa for sa in sas if sa["state"] in ("ESTABLISHED", "PASSIVE")]
+            self.update_redundancy()
+            await asyncio.sleep(SA_POLL)
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.charon.start()
+        self.event("charon", f"started (ha plugin {'on' if self.config['ha_plugin'] else 'off'})")
+        rri.withdraw()
+        self.endpoints = {}
+        for (ifname, _number), grp in self.router.groups.items():
+            if ifname not in self.endpoints:
+                self.endpoints[ifname] = transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version)
+        sock = self.channel.open()
+        loop.add_reader(sock, self._read_sso, sock)
+        for ifname, endpoint in self.endpoints.items():
+            endpoint.open(loop, lambda pkt, src, ifn=ifname: self.execute(
+                self.router.on_packet(ifn, pkt, src, time.monotonic())))
+        self.execute(self.router.start(time.monotonic()))
+        asyncio.create_task(self.poll_sas())
+        stop = asyncio.Event()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        while not stop.is_set():
+            now = time.monotonic()
+            self.check_charon(now)
+            self.check_links(now)
+            deadline = self.router.next_deadline()
+            if deadline is not None and deadline <= now:
+                self.execute(self.router.on_timer(now))
+            self.write_status()
+            deadline = self.router.next_deadline()
+            wait = TICK if deadline is None else max(0.0, min(TICK, deadline - time.monotonic()))
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=wait)
+            except TimeoutError:
+                pass
+        self.event("sidecar", "shutting down: resigning")
+        self.execute(self.router.stop(time.monotonic()))
+        self.charon.stop()
+
+    def _read_sso(self, sock: Any) -> None:
+        try:
+            data, (source, _port) = sock.recvfrom(65535)
+        except OSError:
+            return
+        message = self.channel.open_message(data, source)
+        if message is not None:
+            self.on_sso(message)
+
+
+def main() -> None:
+    config = json.loads(Path(sys.argv[1] if len(sys.argv) > 1 else "/etc/labctl/sidecar.json").read_text())
+    asyncio.run(Sidecar(config).run())
+
+
+if __name__ == "__main__":
+    main()
