@@ -1,0 +1,406 @@
+"""labctl's three images (base, node, host), built locally because there may be no registry.
+
+base (labctl/base:bookworm) is debian:bookworm-slim when Docker has it or can pull it; otherwise a debootstrap
+of bookworm + updates + security with every node/host package preinstalled, fed to `docker import`, so node
+and host builds then need no network at all. node and host are small Dockerfiles (images/<kind>/) on top of
+base that install only what base lacks and copy the labctl sources the containers run.
+
+Every image is labelled with its kind and a content hash of its inputs; `ensure_images` rebuilds only the
+images whose hash label no longer matches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Collection, Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound
+from docker.models.images import Image
+
+from labctl import labels
+from labctl.errors import LabctlError
+
+Progress = Callable[[str, str], None]  # progress(kind, message)
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+KINDS = ("base", "node", "host")  # build order: node and host are built FROM base
+TAGS = {"base": "labctl/base:bookworm", "node": "labctl/node:latest", "host": "labctl/host:latest"}
+SLIM = "debian:bookworm-slim"
+SUITES = ("bookworm", "bookworm-updates", "bookworm-security")  # plain bookworm lags security (strongswan)
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+BASE_RECIPE = "2"  # bump when _debootstrap_base changes what ends up in the image
+SOURCES = ("labctl/__init__.py", "labctl/sidecar")  # repo paths copied into node/host as /opt/labctl/labctl
+PULL_TIMEOUT = 30.0  # seconds; without a registry the pull fails at once, this only guards against a stall
+BUILD_TIMEOUT = 900  # seconds of silence tolerated from a docker build
+TAIL = 25  # lines of build output quoted in an error
+# Like debian:bookworm-slim: no docs, man pages or translations (a quarter of the files, and every build step
+# of node/host diffs the whole tree on fuse-overlayfs). Kept out of later dpkg installs too.
+NODOC = ("usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale")
+NODOC_DPKG = "".join(f"path-exclude /{d}/*\n" for d in NODOC) + "path-include /usr/share/doc/*/copyright\n"
+IMAGE_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8"
+
+
+class Ensured(dict[str, str]):
+    """kind -> image id, plus `built`: the kinds this call actually (re)built, in build order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.built: list[str] = []
+
+
+# ---- inputs and hashes (pure, no Docker) ----
+
+
+def mirrors() -> tuple[str, str]:
+    """(main, security) Debian mirrors: LABCTL_DEBIAN_MIRROR, and its -security sibling unless
+    LABCTL_DEBIAN_SECURITY_MIRROR says otherwise."""
+    main = os.environ.get("LABCTL_DEBIAN_MIRROR", "").rstrip("/") or DEFAULT_MIRROR
+    security = os.environ.get("LABCTL_DEBIAN_SECURITY_MIRROR", "").rstrip("/")
+    if not security:
+        security = main + "-security" if main.endswith("/debian") else DEFAULT_MIRROR + "-security"
+    return main, security
+
+
+def read_packages(path: Path) -> list[str]:
+    """Package names in a packages.txt (whitespace separated, # comments)."""
+    words = (line.split("#", 1)[0].split() for line in path.read_text().splitlines())
+    return [word for line in words for word in line]
+
+
+def base_packages(root: Path = REPO_ROOT) -> list[str]:
+    """Everything node and host need: what the debootstrap base preinstalls."""
+    return sorted({p for kind in ("node", "host") for p in read_packages(root / "images" / kind / "packages.txt")})
+
+
+def _walk(path: Path) -> Iterator[Path]:
+    if path.is_file():
+        yield path
+        return
+    for p in sorted(path.rglob("*")):
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+            yield p
+
+
+def context_files(kind: str, root: Path = REPO_ROOT) -> dict[str, Path]:
+    """Every file of the node/host build context, keyed by its path inside the context."""
+    image_dir = root / "images" / kind
+    if not (image_dir / "Dockerfile").is_file():
+        raise LabctlError(f"{image_dir / 'Dockerfile'} not found: labctl builds images from its source tree")
+    files = {p.relative_to(image_dir).as_posix(): p for p in _walk(image_dir)}
+    for source in SOURCES:
+        files.update({p.relative_to(root).as_posix(): p for p in _walk(root / source)})
+    return dict(sorted(files.items()))
+
+
+def assemble_context(kind: str, dest: Path, root: Path = REPO_ROOT) -> list[str]:
+    """Copy the build context of `kind` into dest; returns the context's file names."""
+    files = context_files(kind, root)
+    for name, src in files.items():
+        (dest / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / name)
+    return list(files)
+
+
+def content_hash(kind: str, base_id: str, root: Path = REPO_ROOT) -> str:
+    """sha256 over the base image id and every file (name and bytes) of the node/host build context."""
+    h = hashlib.sha256(f"{kind}\0{base_id}\0".encode())
+    for name, path in context_files(kind, root).items():
+        data = path.read_bytes()
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+    return h.hexdigest()
+
+
+def debootstrap_hash(root: Path = REPO_ROOT) -> str:
+    """Hash of a debootstrap base: recipe version, suites, mirrors, packages."""
+    inputs = {"recipe": BASE_RECIPE, "suites": SUITES, "mirrors": mirrors(), "packages": base_packages(root)}
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True).encode()).hexdigest()
+
+
+def slim_hash(slim_id: str) -> str:
+    """Hash of a base that is just debian:bookworm-slim relabelled."""
+    return hashlib.sha256(f"{SLIM}\0{slim_id}".encode()).hexdigest()
+
+
+# ---- Docker ----
+
+
+def _local(client: docker.DockerClient, ref: str) -> Image | None:
+    try:
+        return client.images.get(ref)
+    except ImageNotFound:
+        return None
+
+
+def _base_hashes(client: docker.DockerClient, root: Path) -> set[str]:
+    """Hashes an existing base may carry and still count as current."""
+    slim = _local(client, SLIM)
+    return {debootstrap_hash(root)} | ({slim_hash(slim.id)} if slim else set())
+
+
+def _hash_of(image: Image | None) -> str | None:
+    return image.labels.get(labels.IMAGE_HASH) if image else None
+
+
+def ensure_images(
+    client: docker.DockerClient,
+    progress: Progress | None = None,
+    force: bool | Collection[str] = False,
+    *,
+    root: Path = REPO_ROOT,
+) -> Ensured:
+    """Build the images that are missing or whose inputs changed; returns kind -> image id (and `.built`).
+
+    force=True rebuilds all three from scratch (no layer cache); force={"node", "host"} only those kinds.
+    """
+    say = progress or (lambda kind, message: None)
+    forced = set(KINDS) if force is True else set(force or ())
+    if forced - set(KINDS):
+        raise LabctlError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
+    result, stale = Ensured(), []
+    for kind in KINDS:
+        image = _local(client, TAGS[kind])
+        if kind == "base":
+            current = _hash_of(image) in _base_hashes(client, root)
+        else:
+            want = content_hash(kind, result["base"], root)
+            current = _hash_of(image) == want
+        if current and kind not in forced:
+            say(kind, f"{TAGS[kind]} up to date")
+        else:
+            start = time.monotonic()
+            if kind == "base":
+                new = _build_base(client, say, root)
+            else:
+                new = _build_kind(client, kind, want, say, root, nocache=kind in forced)
+            say(kind, f"built {TAGS[kind]} ({new.short_id}) in {time.monotonic() - start:.1f}s")
+            stale += [image.id] if image and image.id != new.id else []
+            image = new
+            result.built.append(kind)
+        result[kind] = image.id
+    for image_id in reversed(stale):  # superseded versions, children before their base; in-use ones stay
+        with contextlib.suppress(APIError):
+            client.images.remove(image_id)
+    return result
+
+
+def _build_base(client: docker.DockerClient, say: Progress, root: Path) -> Image:
+    """debian:bookworm-slim relabelled if Docker has it or can pull it, else a debootstrap import."""
+    slim = _local(client, SLIM) or _pull(client, SLIM, say)
+    if slim:
+        labelled = {labels.IMAGE_KIND: "base", labels.IMAGE_HASH: slim_hash(slim.id)}
+        return _docker_build(client, "base", say, fileobj=io.BytesIO(f"FROM {SLIM}\n".encode()), labels=labelled)
+    return _debootstrap_base(client, say, root)
+
+
+def _pull(client: docker.DockerClient, ref: str, say: Progress) -> Image | None:
+    """Try `docker pull ref`; no registry is the normal case here, so failure or a stall just returns None."""
+    say("base", f"trying docker pull {ref}")
+    outcome: dict[str, Any] = {}
+
+    def pull() -> None:
+        try:
+            outcome["image"] = client.images.pull(ref)
+        except (DockerException, OSError) as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=pull, daemon=True)  # the pull API has no timeout of its own
+    thread.start()
+    thread.join(PULL_TIMEOUT)
+    if "image" in outcome:
+        return outcome["image"]
+    reason = str(outcome.get("error", f"no answer in {PULL_TIMEOUT:.0f}s")).splitlines()[0][:200]
+    say("base", f"cannot pull {ref} ({reason}); building the base with debootstrap")
+    return None
+
+
+def _build_kind(client: docker.DockerClient, kind: str, want: str, say: Progress, root: Path, nocache: bool) -> Image:
+    """docker build of images/<kind>/ FROM base, in a context assembled from the repo."""
+    with tempfile.TemporaryDirectory(prefix=f"labctl-{kind}-") as ctx:
+        assemble_context(kind, Path(ctx), root)
+        return _docker_build(
+            client,
+            kind,
+            say,
+            path=ctx,
+            buildargs={"BASE": TAGS["base"]},
+            nocache=nocache,
+            labels={labels.IMAGE_KIND: kind, labels.IMAGE_HASH: want},
+        )
+
+
+def _docker_build(client: docker.DockerClient, kind: str, say: Progress, **kwargs: Any) -> Image:
+    """Run a build, streaming its log to progress; failures carry the log's last lines."""
+    tail: deque[str] = deque(maxlen=TAIL)
+    try:
+        stream = client.api.build(tag=TAGS[kind], rm=True, forcerm=True, decode=True, timeout=BUILD_TIMEOUT, **kwargs)
+        for chunk in stream:
+            for line in chunk.get("stream", "").splitlines():
+                if line.strip():
+                    tail.append(line)
+                    say(kind, line)
+            if "error" in chunk:
+                tail.append(chunk["error"].strip())
+                raise LabctlError(f"building {TAGS[kind]} failed:\n" + "\n".join(tail))
+    except (DockerException, OSError) as e:
+        raise LabctlError(f"building {TAGS[kind]} failed: {e}\n" + "\n".join(tail)) from e
+    return client.images.get(TAGS[kind])
+
+
+def _debootstrap_base(client: docker.DockerClient, say: Progress, root: Path) -> Image:
+    """debootstrap bookworm with every package, upgrade from updates + security, `docker import` it."""
+    if os.geteuid() != 0:
+        raise LabctlError(
+            f"no {SLIM} image and no registry to pull it from; building the base with debootstrap needs root "
+            f"(it chroots). Run as root, or `docker load` a {SLIM} image first."
+        )
+    if not shutil.which("debootstrap"):
+        raise LabctlError(f"no {SLIM} image and no registry: install debootstrap (apt-get install debootstrap)")
+    main, security = mirrors()
+    work = Path(tempfile.mkdtemp(prefix="labctl-base-", dir="/var/tmp"))
+    rootfs = work / "rootfs"
+    try:
+        packages = ",".join(base_packages(root))
+        cmd = ["debootstrap", "--variant=minbase", f"--include={packages}", SUITES[0], str(rootfs), main]
+        _run(cmd, say, log=rootfs / "debootstrap" / "debootstrap.log")
+        policy = rootfs / "usr/sbin/policy-rc.d"  # never start daemons (frr, freeradius) in the chroot
+        policy.write_text("#!/bin/sh\nexit 101\n")
+        policy.chmod(0o755)
+        (rootfs / "etc/dpkg/dpkg.cfg.d/labctl-nodoc").write_text(NODOC_DPKG)
+        sources = [f"deb {main} {SUITES[0]} main", f"deb {main} {SUITES[1]} main", f"deb {security} {SUITES[2]} main"]
+        (rootfs / "etc/apt/sources.list").write_text("\n".join(sources) + "\n")
+        subprocess.run(["mount", "-t", "proc", "proc", str(rootfs / "proc")], check=True)
+        try:
+            chroot = ["chroot", str(rootfs), "apt-get", "-q", "-y"]
+            _run([*chroot, "update"], say)
+            _run([*chroot, "-o", "Dpkg::Options::=--force-confold", "upgrade"], say)
+            _run([*chroot, "clean"], say)
+        finally:
+            _unmount_below(work)
+        for junk in ("var/lib/apt/lists", "var/log", "tmp", *NODOC):  # files only: postinsts expect the dirs
+            for path in (rootfs / junk).rglob("*"):
+                if (path.is_symlink() or path.is_file()) and path.name != "copyright":
+                    path.unlink()
+        (rootfs / "etc/resolv.conf").write_text("")  # Docker mounts its own; do not bake the host's in
+        return _import(client, rootfs, debootstrap_hash(root), work / "tar.err", say)
+    finally:
+        _unmount_below(work)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def _run(cmd: list[str], say: Progress, log: Path | None = None) -> None:
+    """Run one base build step, streaming its output to progress; failures carry the output's last lines."""
+    tail: deque[str] = deque(maxlen=TAIL)
+    env = {
+        **os.environ,
+        "LC_ALL": "C",
+        "DEBIAN_FRONTEND": "noninteractive",
+        "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    }
+    with subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace", env=env
+    ) as proc:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if line.strip():
+                tail.append(line.rstrip())
+                say("base", line.rstrip())
+    if proc.returncode:
+        if log and log.is_file():
+            tail.extend(log.read_text(errors="replace").splitlines()[-TAIL:])
+        step = " ".join(c for c in cmd if not c.startswith("--include") and "/" not in c)
+        raise LabctlError(f"base image: `{step}` failed (exit {proc.returncode}):\n" + "\n".join(tail))
+
+
+def _unmount_below(path: Path) -> None:
+    """Lazily unmount anything left mounted inside path, so removing it cannot reach into /proc."""
+    with open("/proc/self/mounts") as f:
+        points = [line.split()[1] for line in f]
+    for point in sorted((p for p in points if p.startswith(f"{path}/")), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], check=False)
+
+
+def _import(client: docker.DockerClient, rootfs: Path, hash_: str, errlog: Path, say: Progress) -> Image:
+    """`tar -C rootfs -c . | docker import` with the base labels, streamed (no tarball on disk)."""
+    say("base", "importing the root filesystem into Docker")
+    labelled = f"LABEL {labels.IMAGE_KIND}=base {labels.IMAGE_HASH}={hash_}"
+    tar_cmd = [
+        "tar",
+        "--numeric-owner",
+        "--xattrs",
+        "--xattrs-include=security.capability",
+        "--exclude=./proc/*",
+        "--exclude=./sys/*",
+        "--exclude=./dev/*",
+        "-C",
+        str(rootfs),
+        "-c",
+        ".",
+    ]
+    repository, tag = TAGS["base"].split(":")
+    with open(errlog, "wb") as err, subprocess.Popen(tar_cmd, stdout=subprocess.PIPE, stderr=err) as tar:
+        assert tar.stdout is not None
+        chunks: Iterable[bytes] = iter(lambda: tar.stdout.read(1 << 20), b"")  # type: ignore[union-attr]
+        try:
+            answer = client.api.import_image_from_data(
+                chunks, repository=repository, tag=tag, changes=[labelled, IMAGE_ENV]
+            )
+        except (DockerException, OSError) as e:
+            raise LabctlError(f"docker import of the base failed: {e}") from e
+    if tar.returncode:
+        raise LabctlError(f"tar of the base root filesystem failed:\n{errlog.read_text(errors='replace')[-2000:]}")
+    for line in answer.splitlines():
+        if line.strip() and "error" in json.loads(line):
+            raise LabctlError(f"docker import of the base failed: {json.loads(line)['error']}")
+    return client.images.get(TAGS["base"])
+
+
+def image_status(client: docker.DockerClient, *, root: Path = REPO_ROOT) -> list[dict[str, Any]]:
+    """One row per image for `labctl images ls`; up_to_date means ensure_images would not rebuild it."""
+    images = {kind: _local(client, TAGS[kind]) for kind in KINDS}
+    base = images["base"]
+    current = {"base": _hash_of(base) in _base_hashes(client, root)}
+    for kind in ("node", "host"):
+        current[kind] = bool(base and current["base"] and _hash_of(images[kind]) == content_hash(kind, base.id, root))
+    return [
+        {
+            "kind": kind,
+            "tag": TAGS[kind],
+            "present": image is not None,
+            "up_to_date": image is not None and current[kind],
+            "id": image.id if image else None,
+            "size": image.attrs.get("Size") if image else None,
+            "created": image.attrs.get("Created") if image else None,
+        }
+        for kind, image in images.items()
+    ]
+
+
+def remove_images(client: docker.DockerClient) -> list[str]:
+    """Remove every labctl image (also superseded untagged ones), node/host before base; returns their ids."""
+    found = client.images.list(filters={"label": labels.IMAGE_KIND})
+    removed = []
+    for image in sorted(found, key=lambda i: i.labels.get(labels.IMAGE_KIND) == "base"):
+        try:
+            client.images.remove(image.id)
+            removed.append(image.id)
+        except ImageNotFound:
+            pass  # went with a child removed before it
+        except APIError as e:
+            raise LabctlError(
+                f"cannot remove {image.tags or image.short_id}: {e.explanation} (stop the labs using it: labctl down)"
+            ) from e
+    return removed
