@@ -234,7 +234,7 @@ class HsrpGroup:
     def start(self, now: float) -> list[Action]:
         """Interface up / group configured (event a), honouring ``reload_delay_ms``."""
         if self._state != State.INITIAL or self._start_at is not None:
-            return []
+            return self._run_timers(now)
         self._start_at = now + self.config.reload_delay_ms / 1000
         return self._run_timers(now)
 
@@ -255,7 +255,7 @@ class HsrpGroup:
     def resign(self, now: float, reason: str = "resigned") -> list[Action]:
         """Give up Active deliberately: send Resign, release the VIP and drop to Speak."""
         if self._state != State.ACTIVE:
-            return []
+            return self._run_timers(now)
         out: list[Action] = [self._send(Opcode.RESIGN), ReleaseVip(self._vip or "")]
         out += self._enter_speak(now, reason)
         return out + self._run_timers(now)
