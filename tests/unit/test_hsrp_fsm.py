@@ -240,6 +240,19 @@ def test_two_routers_elect_by_priority(version):
     assert all(c.new != State.ACTIVE for c in b.changes)
 
 
+@pytest.mark.parametrize("stagger", [0.01, 0.05, 0.15, 0.29, 0.31, 0.45])
+def test_staggered_start_never_stalls_in_listen(stagger):
+    """Regression: B saw A as the standby candidate, then A went Active; B must still become Standby."""
+    lan = Lan()
+    a = lan.single("A", "10.199.0.1", cfg(priority=150, hello_ms=100, hold_ms=300))
+    b = lan.single("B", "10.199.0.2", cfg(priority=100, hello_ms=100, hold_ms=300))
+    lan.start(a)
+    lan.run_until(stagger)
+    lan.start(b)
+    lan.run_until(stagger + 1.5)
+    assert (state(a), state(b)) == (State.ACTIVE, State.STANDBY), b.changes
+
+
 def test_equal_priority_higher_ip_wins():
     lan = Lan()
     a = lan.single("A", "192.0.2.1", cfg())

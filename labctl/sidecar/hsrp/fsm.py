@@ -345,18 +345,29 @@ class HsrpGroup:
 
     # ------------------------------------------------------------------ event handlers
 
-    def _forget_peer(self, ip: str) -> None:
+    def _forget_peer(self, ip: str, now: float) -> None:
         if self._active and self._active[2] == ip:
             self._active = None
             self._active_at = None
             self._disarm_preempt()
         if self._standby and self._standby[2] == ip:
-            self._standby = None
+            self._standby_gone(now)
+
+    def _standby_gone(self, now: float) -> None:
+        """The standby router left (promoted, resigned): there is no standby any more.
+
+        In Listen that is a standby-timer expiry right now (go contest it); in
+        Speak the timer is our contest period and keeps running.
+        """
+        self._standby = None
+        if self._state == State.LISTEN:
+            self._standby_at = now
+        elif self._state != State.SPEAK:
             self._standby_at = None
 
     def _on_resign(self, peer: tuple[int, int, str], now: float) -> list[Action]:
         was_active = self._active is not None and self._active[2] == peer[2]
-        self._forget_peer(peer[2])
+        self._forget_peer(peer[2], now)
         if not was_active and self._active is not None:
             self.counters["ignored"] += 1
             return []
@@ -373,8 +384,7 @@ class HsrpGroup:
         self, peer: tuple[int, int, str], better: bool, opcode: Opcode, hold_s: float, now: float
     ) -> list[Action]:
         if self._standby and self._standby[2] == peer[2]:
-            self._standby = None
-            self._standby_at = None
+            self._standby_gone(now)
         if self._state == State.ACTIVE:
             if better:
                 # Event g (Hello) or j (Coup): a better router is active; step back.
@@ -401,7 +411,7 @@ class HsrpGroup:
                 return self._set_listen(now, f"better standby {peer[2]} (prio {peer[0]})")
             return []
         if self._state == State.SPEAK:  # event l: we are the better standby
-            self._forget_peer(peer[2])
+            self._forget_peer(peer[2], now)
             return self._enter_standby(now, f"worse standby {peer[2]} (prio {peer[0]})")
         if self._state == State.LISTEN:  # event l: the standby must be the best non-active router
             return self._enter_speak(now, f"worse standby {peer[2]} (prio {peer[0]})")

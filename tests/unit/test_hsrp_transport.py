@@ -1,0 +1,241 @@
+"""Transport: helpers without privileges, plus a real two-namespace election when root."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from labctl.sidecar.hsrp import transport
+from labctl.sidecar.hsrp.fsm import ClaimVip, GroupConfig, HsrpGroup, HsrpRouter, ReleaseVip, StateChanged
+from labctl.sidecar.hsrp.packet import State
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_garp_frames_layout(monkeypatch, tmp_path):
+    real = Path
+    fake = tmp_path / "address"
+    fake.write_text("02:42:ac:11:00:02\n")
+    monkeypatch.setattr(transport, "Path", lambda p: fake if p.endswith("/address") else real(p))
+    req, rep = transport._garp_frames("eth0", "192.0.2.100")
+    mac = bytes.fromhex("0242ac110002")
+    assert req[:6] == b"\xff" * 6 and req[6:12] == mac and req[12:14] == b"\x08\x06"
+    assert req[20:22] == b"\x00\x01" and rep[20:22] == b"\x00\x02"  # request, reply
+    assert req[28:32] == req[38:42] == bytes([192, 0, 2, 100])  # sender IP == target IP
+
+
+def test_find_interface_parses_ip_json(monkeypatch):
+    doc = [
+        {"ifname": "lo", "addr_info": [{"family": "inet", "local": "127.0.0.1", "prefixlen": 8}]},
+        {
+            "ifname": "eth7",
+            "addr_info": [
+                {"family": "inet6", "local": "fe80::1", "prefixlen": 64},
+                {"family": "inet", "local": "10.1.0.2", "prefixlen": 24},
+            ],
+        },
+    ]
+
+    def fake_run(cmd, **kw):
+        assert cmd == ["ip", "-j", "addr"]
+        return subprocess.CompletedProcess(cmd, 0, json.dumps(doc), "")
+
+    monkeypatch.setattr(transport.subprocess, "run", fake_run)
+    assert transport.find_interface("10.1.0.2") == ("eth7", 24)
+    with pytest.raises(LookupError):
+        transport.find_interface("10.9.9.9")
+
+
+def test_driver_executes_actions_and_reports_them(monkeypatch):
+    """Driver with a fake endpoint: lone router reaches Active and the VIP worker runs `ip addr`."""
+    cmds: list[list[str]] = []
+
+    async def fake_run(cmd):
+        cmds.append(cmd)
+        return 0, ""
+
+    async def fake_garp(ifname, ip):
+        cmds.append(["garp", ifname, ip])
+
+    monkeypatch.setattr(transport, "_run", fake_run)
+    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
+
+    class FakeEndpoint(transport.HsrpEndpoint):
+        def open(self, loop, on_packet):
+            self.sock, self.sent = object(), []
+
+        def send(self, packet):
+            self.sent.append(packet)
+
+        def close(self):
+            self.sock = None
+
+    cfg = GroupConfig(group=1, name="out", virtual_ip="192.0.2.100", hello_ms=20, hold_ms=60)
+    router = HsrpRouter([("eth0", HsrpGroup(cfg, "192.0.2.1"))])
+    ep = FakeEndpoint("eth0", "192.0.2.1", 2, prefixlen=24)
+    seen = []
+
+    async def main():
+        stop = asyncio.Event()
+        task = asyncio.create_task(transport.run_router(router, [ep], seen.append, stop=stop))
+        t0 = time.monotonic()
+        while router.role != "active" and time.monotonic() - t0 < 2:
+            await asyncio.sleep(0.01)
+        took = time.monotonic() - t0
+        await asyncio.sleep(0.05)
+        stop.set()
+        await asyncio.wait_for(task, 2)
+        return took
+
+    took = asyncio.run(main())
+    assert took < 0.5  # 2 x 60 ms hold plus scheduling slack
+    news = [a.new for a in seen if isinstance(a, StateChanged)]
+    assert news == [State.LISTEN, State.SPEAK, State.ACTIVE, State.INITIAL]
+    assert any(isinstance(a, ClaimVip) and a.ifname == "eth0" for a in seen)
+    assert isinstance([a for a in seen if not isinstance(a, StateChanged)][-1], ReleaseVip)
+    assert cmds[0] == ["ip", "addr", "replace", "192.0.2.100/24", "dev", "eth0"]
+    assert ["garp", "eth0", "192.0.2.100"] in cmds
+    assert cmds[-1] == ["ip", "addr", "del", "192.0.2.100/24", "dev", "eth0"]
+    assert ep.sent[-1].opcode.name == "RESIGN"
+
+
+# --------------------------------------------------------------------------- real namespaces
+
+NODE = textwrap.dedent(
+    """
+    import asyncio, json, logging, signal, sys
+    from labctl.sidecar.hsrp.fsm import GroupConfig, HsrpGroup, HsrpRouter, StateChanged
+    from labctl.sidecar.hsrp.transport import HsrpEndpoint, find_interface, run_router
+
+    logging.basicConfig(level=logging.ERROR)
+    ip, prio, version = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+    ifname, plen = find_interface(ip)
+    cfg = GroupConfig(group=7, name="HA-out", virtual_ip="10.199.0.100", priority=prio,
+                      hello_ms=100, hold_ms=300, version=version)
+    router = HsrpRouter([(ifname, HsrpGroup(cfg, ip, bytes(6)))])
+    changes = []
+
+    def on_action(a):
+        if isinstance(a, StateChanged):
+            changes.append(a.new.name)
+            print(json.dumps({"state": a.new.name}), flush=True)
+
+    async def main():
+        stop = asyncio.Event()
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+        await run_router(router, [HsrpEndpoint(ifname, ip, version, plen)], on_action, stop=stop)
+
+    asyncio.run(main())
+    """
+)
+
+
+def _netns_usable() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root for network namespaces"
+    if shutil.which("ip") is None:
+        return "iproute2 not installed"
+    probe = f"hsrpprobe{uuid.uuid4().hex[:6]}"
+    if subprocess.run(["ip", "netns", "add", probe], capture_output=True).returncode != 0:
+        return "ip netns add not permitted here"
+    subprocess.run(["ip", "netns", "del", probe], capture_output=True)
+    return None
+
+
+@pytest.fixture
+def two_namespaces():
+    why = _netns_usable()
+    if why:
+        pytest.skip(why)
+    tag = uuid.uuid4().hex[:6]
+    a, b = f"hsrpA{tag}", f"hsrpB{tag}"
+
+    def ip(*args: str) -> None:
+        subprocess.run(["ip", *args], check=True, capture_output=True)
+
+    ip("netns", "add", a)
+    ip("netns", "add", b)
+    try:
+        ip("link", "add", f"va{tag}", "netns", a, "type", "veth", "peer", "name", f"vb{tag}", "netns", b)
+        for ns, dev, addr in ((a, f"va{tag}", "10.199.0.1/24"), (b, f"vb{tag}", "10.199.0.2/24")):
+            ip("-n", ns, "addr", "add", addr, "dev", dev)
+            ip("-n", ns, "link", "set", dev, "up")
+            ip("-n", ns, "link", "set", "lo", "up")
+        yield a, b
+    finally:
+        subprocess.run(["ip", "netns", "del", a], capture_output=True)
+        subprocess.run(["ip", "netns", "del", b], capture_output=True)
+
+
+def _has_vip(ns: str) -> bool:
+    out = subprocess.run(["ip", "-n", ns, "-j", "addr"], capture_output=True, text=True, check=True).stdout
+    return any(a.get("local") == "10.199.0.100" for link in json.loads(out) for a in link.get("addr_info", []))
+
+
+def _wait(pred, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+@pytest.mark.parametrize("version", [2, 1])
+def test_two_namespaces_elect_and_fail_over(two_namespaces, tmp_path, version):
+    ns_a, ns_b = two_namespaces
+    script = tmp_path / "node.py"
+    script.write_text(NODE)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+
+    def spawn(ns: str, ip: str, prio: int) -> subprocess.Popen:
+        return subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, str(script), ip, str(prio), str(version)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+
+    a = spawn(ns_a, "10.199.0.1", 150)
+    b = spawn(ns_b, "10.199.0.2", 100)
+    states_b: list[str] = []
+
+    def read_b() -> None:
+        assert b.stdout is not None
+        for line in b.stdout:
+            if line.startswith("{"):
+                states_b.append(json.loads(line)["state"])
+
+    reader = threading.Thread(target=read_b, daemon=True)
+    reader.start()
+    try:
+        assert _wait(lambda: _has_vip(ns_a), 3.0), "A (priority 150) never got the VIP"
+        assert _wait(lambda: states_b[-1:] == ["STANDBY"], 2.0), states_b
+        assert not _has_vip(ns_b)
+        a.send_signal(signal.SIGKILL)  # power cut: no Resign, B must time A out (300 ms hold)
+        a.wait(5)
+        t0 = time.monotonic()
+        assert _wait(lambda: _has_vip(ns_b), 2.0), "B never took over the VIP"
+        assert time.monotonic() - t0 < 1.0
+    finally:
+        for p in (a, b):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        b.wait(5)
+        a.wait(5)
+        reader.join(5)
+    assert states_b[-2:] == ["ACTIVE", "INITIAL"], states_b  # SIGTERM: clean stop...
+    assert not _has_vip(ns_b)  # ...which released the VIP
