@@ -239,3 +239,22 @@ def test_tshark_dissects_our_v2(tmp_path):
     assert f1["hsrp2.identifier"] == "02:42:ac:11:00:02"
     assert f1["hsrp2.auth_data"] == "s3cret"
     assert (f2["hsrp2.opcode"], f2["hsrp2.state"], f2["hsrp2.group"], f2["hsrp2.priority"]) == ("2", "6", "1", "255")
+
+
+def test_hsrp_package_imports_only_the_standard_library():
+    """The sidecar image has nothing but CPython: no third-party import may creep in."""
+    import ast
+    import sys
+
+    pkg = Path(__file__).resolve().parents[2] / "labctl" / "sidecar" / "hsrp"
+    bad = []
+    for src in sorted(pkg.glob("*.py")):
+        for node in ast.walk(ast.parse(src.read_text())):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module or ""]
+            else:
+                continue
+            bad += [f"{src.name}: {n}" for n in names if n.split(".")[0] not in sys.stdlib_module_names]
+    assert not bad
