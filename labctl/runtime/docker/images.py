@@ -222,7 +222,9 @@ def _pull(client: docker.DockerClient, ref: str, say: Progress) -> Image | None:
     thread.join(PULL_TIMEOUT)
     if "image" in outcome:
         return outcome["image"]
-    reason = str(outcome.get("error", f"no answer in {PULL_TIMEOUT:.0f}s")).splitlines()[0][:200]
+    error = outcome.get("error")
+    reason = (getattr(error, "explanation", None) or str(error)) if error else f"no answer in {PULL_TIMEOUT:.0f}s"
+    reason = reason.splitlines()[0][:200]
     say("base", f"cannot pull {ref} ({reason}); building the base with debootstrap")
     return None
 

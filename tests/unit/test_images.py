@@ -1,0 +1,180 @@
+"""Image inputs without Docker: build contexts, content hashes, and what ensure_images decides to rebuild."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from docker.errors import ImageNotFound
+
+from labctl import labels
+from labctl.errors import LabctlError
+from labctl.runtime.docker import images
+
+SIDECAR = ["labctl/sidecar/__init__.py", "labctl/sidecar/hsrp/__init__.py", "labctl/sidecar/hsrp/fsm.py"]
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    """A copy of the real images/ plus a small labctl tree with files that must stay out of the context."""
+    shutil.copytree(images.REPO_ROOT / "images", tmp_path / "images")
+    for name in ["labctl/__init__.py", "labctl/errors.py", "labctl/cli.py", "labctl/controller/__init__.py", *SIDECAR]:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(f"# {name}\n")
+    (tmp_path / "labctl/sidecar/__pycache__").mkdir()
+    (tmp_path / "labctl/sidecar/__pycache__/fsm.cpython-311.pyc").write_bytes(b"\0bytecode")
+    return tmp_path
+
+
+def test_context_holds_exactly_the_image_dir_and_the_sidecar_sources(root: Path, tmp_path: Path) -> None:
+    dest = tmp_path / "ctx"
+    dest.mkdir()
+    names = images.assemble_context("node", dest, root)
+    on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert on_disk == sorted(names) == sorted(["Dockerfile", "packages.txt", "labctl/__init__.py", *SIDECAR])
+    assert (dest / "labctl/sidecar/hsrp/fsm.py").read_text() == "# labctl/sidecar/hsrp/fsm.py\n"
+
+
+def test_real_repo_context_is_the_sidecar_tree_and_nothing_else() -> None:
+    repo = images.REPO_ROOT
+    sidecar = {p.relative_to(repo).as_posix() for p in (repo / "labctl/sidecar").rglob("*.py")}
+    for kind in ("node", "host"):
+        files = set(images.context_files(kind))
+        assert {"Dockerfile", "packages.txt", "labctl/__init__.py"} | sidecar == files
+
+
+def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_path: Path) -> None:
+    first = images.content_hash("node", "sha256:base", root)
+    assert images.content_hash("node", "sha256:base", root) == first
+    moved = shutil.copytree(root, tmp_path / "elsewhere")
+    assert images.content_hash("node", "sha256:base", moved) == first
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda r: (r / "images/node/Dockerfile").write_text((r / "images/node/Dockerfile").read_text() + "\n# x\n"),
+        lambda r: (r / "images/node/packages.txt").write_text("strongswan-charon\n"),
+        lambda r: (r / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n"),
+        lambda r: (r / "labctl/sidecar/new.py").write_text(""),
+        lambda r: (r / "labctl/sidecar/hsrp/fsm.py").rename(r / "labctl/sidecar/hsrp/fsm2.py"),
+        lambda r: (r / "labctl/__init__.py").write_text('__version__ = "9"\n'),
+    ],
+    ids=["dockerfile", "packages", "sidecar-edit", "sidecar-add", "sidecar-rename", "package-init"],
+)
+def test_hash_changes_with_every_copied_input(root: Path, change) -> None:
+    before = images.content_hash("node", "sha256:base", root)
+    change(root)
+    assert images.content_hash("node", "sha256:base", root) != before
+
+
+def test_hash_ignores_files_outside_the_context(root: Path) -> None:
+    before = images.content_hash("host", "sha256:base", root)
+    (root / "labctl/errors.py").write_text("# edited\n")
+    (root / "labctl/sidecar/__pycache__/fsm.cpython-311.pyc").write_bytes(b"other")
+    (root / "images/node/Dockerfile").write_text("FROM elsewhere\n")  # node's, not host's
+    assert images.content_hash("host", "sha256:base", root) == before
+
+
+def test_hash_depends_on_base_and_kind(root: Path) -> None:
+    node = images.content_hash("node", "sha256:a", root)
+    assert images.content_hash("node", "sha256:b", root) != node
+    assert images.content_hash("host", "sha256:a", root) != node
+
+
+def test_debootstrap_inputs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("LABCTL_DEBIAN_MIRROR", raising=False)
+    monkeypatch.delenv("LABCTL_DEBIAN_SECURITY_MIRROR", raising=False)
+    assert images.mirrors() == ("http://deb.debian.org/debian", "http://deb.debian.org/debian-security")
+    packages = images.base_packages(root)
+    assert {"strongswan-charon", "libcharon-extra-plugins", "frr", "freeradius", "python3", "iputils-arping"} <= set(
+        packages
+    )
+    assert packages == sorted(set(packages))  # union of node and host, no duplicates
+    before = images.debootstrap_hash(root)
+    assert images.debootstrap_hash(root) == before
+    monkeypatch.setenv("LABCTL_DEBIAN_MIRROR", "http://mirror.example/debian/")
+    assert images.mirrors() == ("http://mirror.example/debian", "http://mirror.example/debian-security")
+    assert images.debootstrap_hash(root) != before
+    monkeypatch.delenv("LABCTL_DEBIAN_MIRROR")
+    (root / "images/host/packages.txt").write_text("iproute2 # inline comment\ncurl\n")
+    assert images.read_packages(root / "images/host/packages.txt") == ["iproute2", "curl"]
+    assert images.debootstrap_hash(root) != before
+
+
+# ---- ensure_images decisions, with a fake Docker and fake builds ----
+
+
+class FakeImage:
+    def __init__(self, image_id: str, kind: str, hash_: str) -> None:
+        self.id, self.short_id = image_id, image_id[:12]
+        self.labels = {labels.IMAGE_KIND: kind, labels.IMAGE_HASH: hash_}
+
+
+class FakeImages:
+    def __init__(self) -> None:
+        self.tags: dict[str, FakeImage] = {}
+        self.removed: list[str] = []
+
+    def get(self, ref: str) -> FakeImage:
+        if ref not in self.tags:
+            raise ImageNotFound(ref)
+        return self.tags[ref]
+
+    def remove(self, image_id: str) -> None:
+        self.removed.append(image_id)
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.images = FakeImages()
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch, root: Path) -> FakeClient:
+    client = FakeClient()
+    counter = iter(range(1000))
+
+    def build_base(client_, say, root_):
+        image = FakeImage(f"sha256:base{next(counter)}", "base", images.debootstrap_hash(root_))
+        client.images.tags[images.TAGS["base"]] = image
+        return image
+
+    def build_kind(client_, kind, want, say, root_, nocache):
+        image = FakeImage(f"sha256:{kind}{next(counter)}", kind, want)
+        client.images.tags[images.TAGS[kind]] = image
+        return image
+
+    monkeypatch.setattr(images, "_build_base", build_base)
+    monkeypatch.setattr(images, "_build_kind", build_kind)
+    return client
+
+
+def test_ensure_builds_only_what_is_missing_or_stale(fake: FakeClient, root: Path) -> None:
+    first = images.ensure_images(fake, root=root)
+    assert first.built == ["base", "node", "host"] and set(first) == {"base", "node", "host"}
+    again = images.ensure_images(fake, root=root)
+    assert again.built == [] and again == first
+
+    (root / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n")
+    after_edit = images.ensure_images(fake, root=root)
+    assert after_edit.built == ["node", "host"] and after_edit["base"] == first["base"]
+    assert fake.images.removed == [first["host"], first["node"]]  # superseded versions, children first
+
+    (root / "images/node/packages.txt").write_text("strongswan-charon\n")  # base content changes too
+    assert images.ensure_images(fake, root=root).built == ["base", "node", "host"]
+
+    assert images.ensure_images(fake, force={"host"}, root=root).built == ["host"]
+    assert images.ensure_images(fake, force=True, root=root).built == ["base", "node", "host"]
+    with pytest.raises(LabctlError, match="unknown image kind"):
+        images.ensure_images(fake, force={"router"}, root=root)
+
+
+def test_progress_reports_each_kind(fake: FakeClient, root: Path) -> None:
+    seen: list[tuple[str, str]] = []
+    images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
+    assert [k for k, m in seen if m.startswith("built ")] == ["base", "node", "host"]
+    seen.clear()
+    images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
+    assert seen == [(k, f"{images.TAGS[k]} up to date") for k in images.KINDS]
