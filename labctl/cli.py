@@ -75,7 +75,8 @@ def up(topology: str, sabotage: tuple[str, ...], timeout: float, as_json: bool) 
     with err_console.status("starting lab…") as status:
         def progress(message: str) -> None:
             status.update(message)
-            if message.startswith(("ready:", "image")) and not as_json:
+            if not as_json and (message.startswith("ready:") or " built " in f" {message} "
+                                or "up to date" in message):
                 err_console.log(message)
 
         result = orchestrate.up(topology, sabotage, timeout, progress)

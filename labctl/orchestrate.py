@@ -131,7 +131,8 @@ def wait_ready(
         progress(f"waiting: {stage}")
         while not check():
             if time.monotonic() > deadline:
-                raise ReadinessTimeout(f"lab {lab} did not get ready: {stage} (after {time.monotonic() - started:.1f}s)")
+                waited = time.monotonic() - started
+                raise ReadinessTimeout(f"lab {lab} did not get ready: {stage} (after {waited:.1f}s)")
             time.sleep(interval)
         stages[stage] = time.monotonic() - started
         progress(f"ready: {stage} ({stages[stage]:.2f}s)")

@@ -10,9 +10,11 @@ leaves HSRP (the peer takes over), charon restarts and the node rejoins as stand
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,7 +26,7 @@ from labctl.sidecar.hsrp import fsm, transport
 from labctl.sidecar.sso import Channel, Redundancy, derive_state, sa_keys
 
 STATUS_PATH = Path("/run/labctl/sidecar-status.json")
-TICK = 0.05
+TICK = 0.05  # link tracking and status refresh period
 SA_POLL = 0.4
 PEER_FRESH = 2.0
 
@@ -63,7 +65,7 @@ class Sidecar:
                 track=group["track"],
                 reload_delay_ms=hsrp["reload_delay_ms"],
             )
-            groups.append((ifname, fsm.HsrpGroup(gconf, group["local_ip"], transport.interface_mac(ifname))))
+            groups.append((ifname, fsm.HsrpGroup(gconf, group["local_ip"], interface_mac(ifname))))
         self.router = fsm.HsrpRouter(groups)
         self.prefixlen = {g["virtual_ip"]: g["prefixlen"] for g in config["groups"]}
         sso = config["sso"]
@@ -123,24 +125,17 @@ class Sidecar:
         tmp.write_text(json.dumps(status))
         tmp.replace(STATUS_PATH)
 
-    # ------------------------------------------------------------------ actions
-    def execute(self, actions: list[fsm.Action]) -> None:
-        for action in actions:
-            if isinstance(action, fsm.Send):
-                endpoint = self.endpoints.get(action.ifname)
-                if endpoint is not None:
-                    endpoint.send(action.packet)
-            elif isinstance(action, fsm.ClaimVip):
-                transport.add_vip(action.ifname, action.ip, self.prefixlen.get(action.ip, 32))
-                transport.gratuitous_arp(action.ifname, action.ip)
-                self.event("vip", f"claimed {action.ip} on {action.ifname}")
-            elif isinstance(action, fsm.ReleaseVip):
-                transport.del_vip(action.ifname, action.ip, self.prefixlen.get(action.ip, 32))
-                self.event("vip", f"released {action.ip} on {action.ifname}")
-            elif isinstance(action, fsm.StateChanged):
-                self.event("hsrp", f"{action.ifname} Grp {action.group} state {action.old.name.capitalize()} -> "
-                           f"{action.new.name.capitalize()} ({action.reason})")
-        self.follow_role()
+    # ------------------------------------------------------------------ HSRP actions
+    def on_action(self, action: fsm.Action) -> None:
+        """Observer of the HSRP driver (which already sent packets and moved VIPs)."""
+        if isinstance(action, fsm.ClaimVip):
+            self.event("vip", f"claiming {action.ip} on {action.ifname} (+ gratuitous ARP)")
+        elif isinstance(action, fsm.ReleaseVip):
+            self.event("vip", f"releasing {action.ip} on {action.ifname}")
+        elif isinstance(action, fsm.StateChanged):
+            self.event("hsrp", f"{action.ifname} Grp {action.group} state {action.old.name.capitalize()} -> "
+                       f"{action.new.name.capitalize()} ({action.reason})")
+            self.follow_role()
 
     def follow_role(self) -> None:
         """strongSwan follows the HSRP role of the node (all groups together)."""
@@ -150,20 +145,31 @@ class Sidecar:
         old, self.role = self.role, role
         self.event("role", f"{old} -> {role}")
         if role == "active":
-            if self.config["ha_plugin"]:
-                self.charon.ha_command("+1")
-                self.event("ha", "segment 1 activated")
-            if self.config["rri"]["enabled"]:
-                self.rri_routes = rri.inject(self.config["rri"]["routes"])
-                self.event("rri", f"injected {', '.join(self.rri_routes) or 'nothing (tunnel device missing?)'}")
-            if self.config["ha_plugin"] and self.config["sequence_continuity"]:
-                self.charon.ha_command("*1")
-                self.event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")
+            asyncio.ensure_future(self.become_active())
         elif old == "active":
             self.withdraw_routes()
             if self.config["ha_plugin"]:
                 self.charon.ha_command("-1")
                 self.event("ha", "segment 1 deactivated")
+
+    async def become_active(self) -> None:
+        """Segment, VIP, RRI, then the CHILD_SA rekey that restores ESP sequence continuity."""
+        if self.config["ha_plugin"]:
+            self.charon.ha_command("+1")
+            self.event("ha", "segment 1 activated")
+        crypto_vip = next(g for g in self.config["groups"] if g["crypto"])["virtual_ip"]
+        for _ in range(200):  # the driver adds VIPs on its own worker: wait until the IKE endpoint exists
+            if self.role != "active" or vip_present(crypto_vip):
+                break
+            await asyncio.sleep(0.005)
+        if self.role != "active":
+            return
+        if self.config["rri"]["enabled"]:
+            self.rri_routes = await asyncio.to_thread(rri.inject, self.config["rri"]["routes"])
+            self.event("rri", f"injected {', '.join(self.rri_routes) or 'nothing (tunnel device missing?)'}")
+        if self.config["ha_plugin"] and self.config["sequence_continuity"]:
+            self.charon.ha_command("*1")
+            self.event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")
 
     def withdraw_routes(self) -> None:
         rri.withdraw()
@@ -175,24 +181,26 @@ class Sidecar:
     def check_links(self, now: float) -> None:
         """Interface tracking: a down interface stops its group and decrements tracking groups."""
         for network, ifname in self.interfaces.items():
-            up = transport.link_is_up(ifname)
+            up = link_is_up(ifname)
             if self.link_up.get(network, True) == up:
                 self.link_up.setdefault(network, up)
                 continue
             self.link_up[network] = up
             self.event("track", f"{network} ({ifname}) line protocol {'up' if up else 'down'}")
-            actions = (self.router.start(now, ifname) if up else self.router.stop(now, ifname))
-            actions += self.router.set_tracked(network, up, now)
-            self.execute(actions)
+            if up:
+                self.driver.start_interface(ifname)
+            else:
+                self.driver.stop_interface(ifname)
+            self.driver.set_tracked(network, up)
 
     def check_charon(self, now: float) -> None:
         if self.charon.running:
             return
         self.event("charon", "charon is not running: leaving HSRP, restarting charon")
-        self.execute(self.router.stop(now))
+        self.driver.execute(self.router.stop(now))
         self.withdraw_routes()
         self.charon.start()
-        self.execute(self.router.start(now))
+        self.driver.execute(self.router.start(time.monotonic()))
 
     def on_sso(self, message: dict[str, Any]) -> None:
         self.peer_report, self.peer_seen = message, time.monotonic()
@@ -221,36 +229,26 @@ class Sidecar:
         self.charon.start()
         self.event("charon", f"started (ha plugin {'on' if self.config['ha_plugin'] else 'off'})")
         rri.withdraw()
-        self.endpoints = {}
+        endpoints = {}
         for (ifname, _number), grp in self.router.groups.items():
-            if ifname not in self.endpoints:
-                self.endpoints[ifname] = transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version)
+            endpoints.setdefault(ifname, transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version))
+        self.driver = transport.HsrpDriver(self.router, endpoints.values(), self.on_action)
         sock = self.channel.open()
         loop.add_reader(sock, self._read_sso, sock)
-        for ifname, endpoint in self.endpoints.items():
-            endpoint.open(loop, lambda pkt, src, ifn=ifname: self.execute(
-                self.router.on_packet(ifn, pkt, src, time.monotonic())))
-        self.execute(self.router.start(time.monotonic()))
-        asyncio.create_task(self.poll_sas())
         stop = asyncio.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
+        hsrp = asyncio.create_task(self.driver.run(stop))
+        asyncio.create_task(self.poll_sas())
         while not stop.is_set():
             now = time.monotonic()
             self.check_charon(now)
             self.check_links(now)
-            deadline = self.router.next_deadline()
-            if deadline is not None and deadline <= now:
-                self.execute(self.router.on_timer(now))
             self.write_status()
-            deadline = self.router.next_deadline()
-            wait = TICK if deadline is None else max(0.0, min(TICK, deadline - time.monotonic()))
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=wait)
-            except TimeoutError:
-                pass
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=TICK)
         self.event("sidecar", "shutting down: resigning")
-        self.execute(self.router.stop(time.monotonic()))
+        await hsrp
         self.charon.stop()
 
     def _read_sso(self, sock: Any) -> None:
@@ -261,6 +259,27 @@ class Sidecar:
         message = self.channel.open_message(data, source)
         if message is not None:
             self.on_sso(message)
+
+
+def interface_mac(ifname: str) -> bytes:
+    """The interface MAC, used as the HSRPv2 identifier."""
+    try:
+        return bytes.fromhex(Path(f"/sys/class/net/{ifname}/address").read_text().strip().replace(":", ""))
+    except (OSError, ValueError):
+        return b"\0" * 6
+
+
+def link_is_up(ifname: str) -> bool:
+    """Line protocol of an interface, as interface tracking sees it."""
+    try:
+        return Path(f"/sys/class/net/{ifname}/operstate").read_text().strip() in ("up", "unknown")
+    except OSError:
+        return False
+
+
+def vip_present(ip: str) -> bool:
+    out = subprocess.run(["ip", "-4", "-o", "addr", "show"], capture_output=True, text=True, check=False).stdout
+    return f" {ip}/" in out
 
 
 def main() -> None:

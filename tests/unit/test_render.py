@@ -49,7 +49,7 @@ def test_sidecar_config_and_sabotage() -> None:
 def test_peer_and_hosts(tmp_path: Path) -> None:
     nodes = render_lab(TOPO)
     peer = conf_sections(nodes["peer"].files["/etc/swanctl/swanctl.conf"])["connections"]["site"]
-    assert peer["remote_addrs"] == "198.51.100.3" and peer["children"]["net"]["start_action"] == "trap"
+    assert peer["remote_addrs"] == "198.51.100.3" and peer["children"]["net"]["start_action"] == "start"
     assert "ip route replace default via 10.1.0.1" in nodes["inside1"].files["/etc/labctl/init.sh"]
     written = write_rendered(nodes, tmp_path)
     assert (tmp_path / "gw1" / "etc" / "strongswan.conf") in written

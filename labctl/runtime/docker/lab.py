@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import tarfile
@@ -207,20 +208,16 @@ def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg
     progress(f"{len(containers)} containers removed")
     networks = client.networks.list(filters=labels.lab_filter(lab))
     for network in networks:
-        try:
+        with contextlib.suppress(NotFound):
             network.remove()
-        except NotFound:
-            pass
     progress(f"{len(networks)} networks removed")
     rules = firewall.remove_lab_rules(lab) if firewall.available() else 0
     return {"containers": len(containers), "networks": len(networks), "firewall_rules": rules}
 
 
 def _remove_container(container: Container) -> None:
-    try:
+    with contextlib.suppress(NotFound):
         container.remove(force=True)
-    except NotFound:
-        pass
 
 
 def exec_in(client: docker.DockerClient, lab: str, node: str, cmd: list[str] | str) -> tuple[int, str]:
