@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import shutil
+import threading
+import time
 from pathlib import Path
 
 import pytest
-from docker.errors import ImageNotFound
+from docker.errors import APIError, ImageNotFound
 
 from labctl import labels
 from labctl.errors import LabctlError
@@ -108,7 +111,7 @@ def test_debootstrap_inputs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 class FakeImage:
     def __init__(self, image_id: str, kind: str, hash_: str) -> None:
-        self.id, self.short_id = image_id, image_id[:12]
+        self.id, self.short_id, self.tags = image_id, image_id[:12], [f"labctl/{kind}"]
         self.labels = {labels.IMAGE_KIND: kind, labels.IMAGE_HASH: hash_}
 
 
@@ -134,6 +137,7 @@ class FakeClient:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, root: Path) -> FakeClient:
     client = FakeClient()
+    monkeypatch.setattr(images, "LOCK_FILE", str(root / "images.lock"))  # never wait on a real build
     counter = iter(range(1000))
 
     def build_base(client_, say, root_):
@@ -178,3 +182,43 @@ def test_progress_reports_each_kind(fake: FakeClient, root: Path) -> None:
     seen.clear()
     images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
     assert seen == [(k, f"{images.TAGS[k]} up to date") for k in images.KINDS]
+
+
+def test_concurrent_ensure_waits_for_the_running_one(fake: FakeClient, root: Path) -> None:
+    seen: list[str] = []
+    with open(images.LOCK_FILE, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(
+            target=images.ensure_images, args=(fake, lambda k, m: seen.append(m)), kwargs={"root": root}
+        )
+        worker.start()
+        deadline = time.monotonic() + 5
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert seen == ["waiting for another labctl image build to finish"]
+    worker.join(5)
+    assert not worker.is_alive() and any(m.startswith("built ") for m in seen)
+
+
+def test_remove_images_takes_node_and_host_before_base(fake: FakeClient, root: Path) -> None:
+    ids = images.ensure_images(fake, root=root)
+    listed = [fake.images.get(images.TAGS[k]) for k in images.KINDS]
+    fake.images.list = lambda filters: listed  # type: ignore[attr-defined]
+    assert images.remove_images(fake) == [ids["node"], ids["host"], ids["base"]]
+
+    def in_use(image_id: str) -> None:
+        raise APIError("409", explanation="image is being used by running container abc")
+
+    fake.images.remove = in_use  # type: ignore[method-assign]
+    with pytest.raises(LabctlError, match="being used by running container.*labctl down"):
+        images.remove_images(fake)
+
+
+def test_debootstrap_base_says_what_is_missing(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(images.os, "geteuid", lambda: 1000)
+    with pytest.raises(LabctlError, match="needs root"):
+        images._debootstrap_base(FakeClient(), lambda kind, message: None, root)
+    monkeypatch.setattr(images.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(images.shutil, "which", lambda name: None)
+    with pytest.raises(LabctlError, match=r"apt-get install debootstrap"):
+        images._debootstrap_base(FakeClient(), lambda kind, message: None, root)

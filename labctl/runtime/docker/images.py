@@ -12,6 +12,7 @@ images whose hash label no longer matches.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import io
 import json
@@ -45,6 +46,7 @@ BASE_RECIPE = "2"  # bump when _debootstrap_base changes what ends up in the ima
 SOURCES = ("labctl/__init__.py", "labctl/sidecar")  # repo paths copied into node/host as /opt/labctl/labctl
 PULL_TIMEOUT = 30.0  # seconds; without a registry the pull fails at once, this only guards against a stall
 BUILD_TIMEOUT = 900  # seconds of silence tolerated from a docker build
+LOCK_FILE = "/var/tmp/labctl-images.lock"
 TAIL = 25  # lines of build output quoted in an error
 # Like debian:bookworm-slim: no docs, man pages or translations (a quarter of the files, and every build step
 # of node/host diffs the whole tree on fuse-overlayfs). Kept out of later dpkg installs too.
@@ -90,7 +92,7 @@ def _walk(path: Path) -> Iterator[Path]:
         yield path
         return
     for p in sorted(path.rglob("*")):
-        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo"):
+        if p.is_file() and "__pycache__" not in p.relative_to(path).parts and p.suffix not in (".pyc", ".pyo"):
             yield p
 
 
@@ -170,6 +172,26 @@ def ensure_images(
     forced = set(KINDS) if force is True else set(force or ())
     if forced - set(KINDS):
         raise LabctlError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
+    with _build_lock(say):
+        return _ensure(client, say, forced, root)
+
+
+@contextlib.contextmanager
+def _build_lock(say: Progress) -> Iterator[None]:
+    """One ensure at a time per host: a concurrent one would build twice and could prune the other's result."""
+    fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say("base", "waiting for another labctl image build to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path) -> Ensured:
     result, stale = Ensured(), []
     for kind in KINDS:
         image = _local(client, TAGS[kind])
