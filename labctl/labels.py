@@ -7,6 +7,7 @@ ROLE = f"{PREFIX}.role"  # ha-gateway | peer | host | router | client | radius
 NETWORK = f"{PREFIX}.network"  # lab network name (networks)
 TOPOLOGY = f"{PREFIX}.topology"  # absolute path of the topology file the lab came from
 SABOTAGE = f"{PREFIX}.sabotage"  # known-bad variant the lab was started with, if any
+OVERRIDES = f"{PREFIX}.overrides"  # JSON of `up` overrides (redundancy mode, HSRP timers)
 IMAGE_HASH = f"{PREFIX}.image-hash"  # content hash of an image's inputs (images)
 IMAGE_KIND = f"{PREFIX}.image"  # node | host | base (images)
 

@@ -8,10 +8,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import docker
 from netaddr import IPAddress, IPNetwork
 
+from labctl import labels
 from labctl.errors import LabctlError, ReadinessTimeout
 from labctl.model.loader import load_topology
 from labctl.model.topology import Topology
@@ -37,8 +39,20 @@ def host_networks() -> list[str]:
     ]
 
 
-def load(path: str | Path, check_host: bool = True) -> Topology:
-    return load_topology(path, host_networks() if check_host else None)
+def load(path: str | Path, check_host: bool = True, overrides: dict[str, Any] | None = None) -> Topology:
+    topo = load_topology(path, host_networks() if check_host else None)
+    return topo.with_overrides(overrides) if overrides else topo
+
+
+def load_running(client: docker.DockerClient, lab: str) -> tuple[Topology, tuple[str, ...]]:
+    """The effective topology of a running lab (file + `up` overrides, from its labels) and its sabotage."""
+    containers = runtime.lab_containers(client, lab)
+    if not containers:
+        raise LabctlError(f"no lab named {lab} is running (`labctl status` lists labs)")
+    lab_labels = containers[0].labels
+    overrides = json.loads(lab_labels.get(labels.OVERRIDES) or "{}")
+    sabotage = tuple(s for s in lab_labels.get(labels.SABOTAGE, "").split(",") if s)
+    return load(lab_labels[labels.TOPOLOGY], check_host=False, overrides=overrides), sabotage
 
 
 def kernel_has_esp() -> bool:
@@ -65,17 +79,19 @@ def up(
     timeout: float = 60.0,
     progress: Progress = lambda _m: None,
     client: docker.DockerClient | None = None,
+    overrides: dict[str, Any] | None = None,
 ) -> UpResult:
     """Bring a topology up and return only when the tunnel passes traffic (or raise naming the stage)."""
     for name in sabotage:
         if name not in SABOTAGES:
             raise LabctlError(f"unknown sabotage {name!r}: choose from {', '.join(SABOTAGES)}")
     started = time.monotonic()
-    topo = load(path)
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    topo = load(path, overrides=overrides)
     client = client or runtime_client()
     images.ensure_images(client, progress=lambda kind, msg: progress(f"image {kind}: {msg}"))
     configs = render_lab(topo, str(Path(path).resolve()), sabotage, libipsec=not kernel_has_esp())
-    runtime.up(client, topo, configs, str(Path(path).resolve()), sabotage, progress)
+    runtime.up(client, topo, configs, str(Path(path).resolve()), sabotage, progress, overrides)
     result = UpResult(topo.name, 0.0)
     result.stages["containers"] = time.monotonic() - started
     wait_ready(client, topo, started + timeout, progress, result.stages, started)

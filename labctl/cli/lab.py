@@ -16,10 +16,15 @@ from labctl.errors import LabctlError
 @click.argument("topology", type=click.Path(dir_okay=False))
 @click.option("--sabotage", multiple=True, metavar="VARIANT",
               help="Start a known-bad variant: no-sync, no-rekey or no-rri (repeatable).")
+@click.option("--redundancy", type=click.Choice(["stateful", "stateless"]),
+              help="Override the topology's redundancy mode.")
+@click.option("--hello", metavar="DURATION", help="Override the HSRP hello time (e.g. 100ms, 3s).")
+@click.option("--hold", metavar="DURATION", help="Override the HSRP hold time (e.g. 300ms, 10s).")
 @click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the lab to be ready.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @clean_errors
-def up(topology: str, sabotage: tuple[str, ...], timeout: float, as_json: bool) -> None:
+def up(topology: str, sabotage: tuple[str, ...], redundancy: str | None, hello: str | None, hold: str | None,
+       timeout: float, as_json: bool) -> None:
     """Start the lab described by TOPOLOGY and wait until the tunnel passes traffic (idempotent)."""
     from labctl import orchestrate
 
@@ -30,7 +35,8 @@ def up(topology: str, sabotage: tuple[str, ...], timeout: float, as_json: bool) 
                                 or "up to date" in message):
                 err_console.log(message)
 
-        result = orchestrate.up(topology, sabotage, timeout, progress)
+        overrides = {"redundancy": redundancy, "hello": hello, "hold": hold}
+        result = orchestrate.up(topology, sabotage, timeout, progress, overrides=overrides)
     if as_json:
         emit_json({"lab": result.lab, "seconds": round(result.seconds, 3), "stages": result.stages})
     else:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork, PlainSerializer
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -29,7 +29,8 @@ def parse_duration_ms(value: object) -> int:
     raise ValueError(f"expected a duration like 200ms or 3s, got {value!r}")
 
 
-DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0)]
+# serialised back as "<n>ms" so a dumped model validates to the same values
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0), PlainSerializer(lambda v: f"{v}ms")]
 
 
 class Strict(BaseModel):
@@ -130,6 +131,17 @@ class Topology(Strict):
     def crypto_interface(self) -> HsrpInterface:
         """The HSRP group whose VIP is the IKE/ESP endpoint (first one flagged `crypto`)."""
         return next((i for i in self.ha.interfaces if i.crypto), self.ha.interfaces[0])
+
+    def with_overrides(self, overrides: dict[str, object]) -> Topology:
+        """The same lab with `up` overrides applied: `redundancy`, `hello`/`hold` (durations)."""
+        topo = self
+        if overrides.get("redundancy"):
+            topo = topo.model_copy(update={"redundancy": overrides["redundancy"]})
+        timers = {k: parse_duration_ms(overrides[k]) for k in ("hello", "hold") if overrides.get(k) is not None}
+        if timers:
+            hsrp = topo.ha.hsrp.model_copy(update=timers)
+            topo = topo.model_copy(update={"ha": topo.ha.model_copy(update={"hsrp": hsrp})})
+        return Topology.model_validate(topo.model_dump())
 
     def node_names(self) -> list[str]:
         return [*self.ha.nodes, *self.peers, *self.hosts]

@@ -13,6 +13,16 @@ VICI = Path("/var/run/charon.vici")
 STALE = ("/var/run/charon.vici", "/var/run/charon.pid", "/var/run/charon.ctl", "/var/run/charon.ha")
 
 
+def kill_leftover() -> None:
+    """A charon left by a crashed sidecar would fight the new one for the sockets: reload cleanly."""
+    try:
+        pid = int(Path("/var/run/charon.pid").read_text().strip())
+        os.kill(pid, 9)
+        time.sleep(0.05)
+    except (OSError, ValueError):
+        pass
+
+
 class Charon:
     """Start charon, load swanctl.conf, notice when it dies (charon crash fault)."""
 
@@ -21,6 +31,7 @@ class Charon:
         self.starts = 0
 
     def start(self, timeout: float = 5.0) -> bool:
+        kill_leftover()
         for stale in STALE:
             Path(stale).unlink(missing_ok=True)
         self.process = subprocess.Popen([CHARON], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -7,6 +7,7 @@ active reports is present here (synced by strongSwan's ha plugin), otherwise COL
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import hmac
@@ -90,10 +91,8 @@ class Channel:
 
     def send(self, payload: dict[str, Any]) -> None:
         if self.sock is not None:
-            try:
+            with contextlib.suppress(OSError):  # sync link down: the peer simply stops hearing us
                 self.sock.sendto(self.seal(payload), (self.peer_ip, self.port))
-            except OSError:
-                pass  # sync link down: the peer simply stops hearing us
 
     def open_message(self, data: bytes, source: str) -> dict[str, Any] | None:
         """Verify and decode one datagram; None (and counted) when forged, replayed or foreign."""

@@ -91,3 +91,9 @@ def test_host_route_overlap_is_refused() -> None:
 @pytest.mark.parametrize(("text", "ms"), [("200ms", 200), ("3s", 3000), (10, 10000), ("1.5s", 1500), ("1m", 60000)])
 def test_durations(text: object, ms: int) -> None:
     assert parse_duration_ms(text) == ms
+
+
+def test_overrides_round_trip_durations() -> None:
+    topo = load_topology(DUAL).with_overrides({"redundancy": "stateless", "hello": "100ms", "hold": "300ms"})
+    assert (topo.redundancy, topo.ha.hsrp.hello, topo.ha.hsrp.hold) == ("stateless", 100, 300)
+    assert topo.crypto.dpd == 5000 and topo.failover.converge_timeout == 30000

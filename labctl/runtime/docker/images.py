@@ -192,7 +192,7 @@ def _build_lock(say: Progress) -> Iterator[None]:
 
 
 def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path) -> Ensured:
-    result, stale = Ensured(), []
+    result = Ensured()
     for kind in KINDS:
         image = _local(client, TAGS[kind])
         if kind == "base":
@@ -205,18 +205,27 @@ def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: 
         else:
             start = time.monotonic()
             if kind == "base":
-                new = _build_base(client, say, root)
+                image = _build_base(client, say, root)
             else:
-                new = _build_kind(client, kind, want, say, root, nocache=kind in forced)
-            say(kind, f"built {TAGS[kind]} ({new.short_id}) in {time.monotonic() - start:.1f}s")
-            stale += [image.id] if image and image.id != new.id else []
-            image = new
+                image = _build_kind(client, kind, want, say, root, nocache=kind in forced)
+            say(kind, f"built {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
             result.built.append(kind)
         result[kind] = image.id
-    for image_id in reversed(stale):  # superseded versions, children before their base; in-use ones stay
-        with contextlib.suppress(APIError):
-            client.images.remove(image_id)
+    _prune_superseded(client)
     return result
+
+
+def _children_first(found: list[Image]) -> list[Image]:
+    """node/host before base: an image cannot be removed while images built on it exist."""
+    return sorted(found, key=lambda image: image.labels.get(labels.IMAGE_KIND) == "base")
+
+
+def _prune_superseded(client: docker.DockerClient) -> None:
+    """Remove untagged labctl images (versions a rebuild replaced) unless containers still use them."""
+    superseded = client.images.list(filters={"label": labels.IMAGE_KIND, "dangling": True})
+    for image in _children_first(superseded):
+        with contextlib.suppress(APIError):  # in use, or already gone with a child
+            client.images.remove(image.id)
 
 
 def _build_base(client: docker.DockerClient, say: Progress, root: Path) -> Image:
@@ -417,7 +426,7 @@ def remove_images(client: docker.DockerClient) -> list[str]:
     """Remove every labctl image (also superseded untagged ones), node/host before base; returns their ids."""
     found = client.images.list(filters={"label": labels.IMAGE_KIND})
     removed = []
-    for image in sorted(found, key=lambda i: i.labels.get(labels.IMAGE_KIND) == "base"):
+    for image in _children_first(found):
         try:
             client.images.remove(image.id)
             removed.append(image.id)

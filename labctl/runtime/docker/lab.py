@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import tarfile
 import time
 from collections.abc import Callable
@@ -95,6 +96,7 @@ def create_node(
     networks: dict[str, Network],
     topology_file: str,
     sabotage: tuple[str, ...] = (),
+    overrides: dict[str, object] | None = None,
 ) -> Container:
     """Create, configure and start one node; an existing running node of the same lab is kept."""
     name = container_name(topo.name, config.name)
@@ -121,6 +123,7 @@ def create_node(
             labels.ROLE: config.role,
             labels.TOPOLOGY: topology_file,
             labels.SABOTAGE: ",".join(sabotage),
+            labels.OVERRIDES: json.dumps(overrides or {}, sort_keys=True),
         },
         networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
         host_config=client.api.create_host_config(
@@ -150,6 +153,7 @@ def up(
     topology_file: str,
     sabotage: tuple[str, ...] = (),
     progress: Progress = lambda _msg: None,
+    overrides: dict[str, object] | None = None,
 ) -> None:
     """Networks, firewall rules, then all containers in parallel (idempotent)."""
     networks = {name: ensure_network(client, topo, name) for name in topo.networks}
@@ -159,7 +163,7 @@ def up(
             firewall.allow_bridge(topo.name, bridge_name(topo.name, name))
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {
-            node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage)
+            node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage, overrides)
             for node, config in configs.items()
         }
         for node, future in futures.items():
