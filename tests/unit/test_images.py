@@ -117,16 +117,27 @@ class FakeImage:
 
 class FakeImages:
     def __init__(self) -> None:
-        self.tags: dict[str, FakeImage] = {}
+        self.tags: dict[str, FakeImage] = {}  # tag -> image
+        self.all: dict[str, FakeImage] = {}  # id -> image, tagged or not
         self.removed: list[str] = []
+
+    def add(self, tag: str, image: FakeImage) -> FakeImage:
+        self.tags[tag] = self.all[image.id] = image
+        return image
 
     def get(self, ref: str) -> FakeImage:
         if ref not in self.tags:
             raise ImageNotFound(ref)
         return self.tags[ref]
 
+    def list(self, filters: dict) -> list[FakeImage]:
+        tagged = {image.id for image in self.tags.values()}
+        return [i for i in self.all.values() if not filters.get("dangling") or i.id not in tagged]
+
     def remove(self, image_id: str) -> None:
         self.removed.append(image_id)
+        del self.all[image_id]
+        self.tags = {tag: image for tag, image in self.tags.items() if image.id != image_id}
 
 
 class FakeClient:
@@ -142,13 +153,10 @@ def fake(monkeypatch: pytest.MonkeyPatch, root: Path) -> FakeClient:
 
     def build_base(client_, say, root_):
         image = FakeImage(f"sha256:base{next(counter)}", "base", images.debootstrap_hash(root_))
-        client.images.tags[images.TAGS["base"]] = image
-        return image
+        return client.images.add(images.TAGS["base"], image)
 
     def build_kind(client_, kind, want, say, root_, nocache):
-        image = FakeImage(f"sha256:{kind}{next(counter)}", kind, want)
-        client.images.tags[images.TAGS[kind]] = image
-        return image
+        return client.images.add(images.TAGS[kind], FakeImage(f"sha256:{kind}{next(counter)}", kind, want))
 
     monkeypatch.setattr(images, "_build_base", build_base)
     monkeypatch.setattr(images, "_build_kind", build_kind)
@@ -164,10 +172,13 @@ def test_ensure_builds_only_what_is_missing_or_stale(fake: FakeClient, root: Pat
     (root / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n")
     after_edit = images.ensure_images(fake, root=root)
     assert after_edit.built == ["node", "host"] and after_edit["base"] == first["base"]
-    assert fake.images.removed == [first["host"], first["node"]]  # superseded versions, children first
+    assert sorted(fake.images.removed) == sorted([first["node"], first["host"]])  # the superseded versions
 
     (root / "images/node/packages.txt").write_text("strongswan-charon\n")  # base content changes too
+    fake.images.removed.clear()
     assert images.ensure_images(fake, root=root).built == ["base", "node", "host"]
+    assert fake.images.removed[-1] == first["base"]  # after the images built on it
+    assert set(fake.images.all) == {fake.images.get(images.TAGS[k]).id for k in images.KINDS}
 
     assert images.ensure_images(fake, force={"host"}, root=root).built == ["host"]
     assert images.ensure_images(fake, force=True, root=root).built == ["base", "node", "host"]
@@ -202,9 +213,9 @@ def test_concurrent_ensure_waits_for_the_running_one(fake: FakeClient, root: Pat
 
 def test_remove_images_takes_node_and_host_before_base(fake: FakeClient, root: Path) -> None:
     ids = images.ensure_images(fake, root=root)
-    listed = [fake.images.get(images.TAGS[k]) for k in images.KINDS]
-    fake.images.list = lambda filters: listed  # type: ignore[attr-defined]
     assert images.remove_images(fake) == [ids["node"], ids["host"], ids["base"]]
+    assert fake.images.all == {}
+    ids = images.ensure_images(fake, root=root)
 
     def in_use(image_id: str) -> None:
         raise APIError("409", explanation="image is being used by running container abc")
