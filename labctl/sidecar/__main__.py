@@ -46,6 +46,8 @@ class Sidecar:
         self.interfaces: dict[str, str] = {}  # network name -> ifname
         self.link_up: dict[str, bool] = {}
         self.rri_routes: list[str] = []
+        self.started = time.time()
+        self.changes: dict[tuple[str, int], tuple[int, float]] = {}  # (ifname, group) -> (count, wall time)
         hsrp = config["hsrp"]
         groups = []
         for group in config["groups"]:
@@ -79,7 +81,13 @@ class Sidecar:
 
     def write_status(self) -> None:
         groups = []
+        mono = time.monotonic()
+
+        def expires(deadline: float | None) -> float | None:
+            return round(max(0.0, deadline - mono), 3) if deadline is not None else None
+
         for (ifname, number), grp in self.router.groups.items():
+            changes, last_change = self.changes.get((ifname, number), (0, None))
             groups.append({
                 "interface": ifname,
                 "network": next((n for n, i in self.interfaces.items() if i == ifname), ifname),
@@ -98,6 +106,16 @@ class Sidecar:
                 "track": {name: {"decrement": dec, "up": self.link_up.get(name, True)}
                           for name, dec in grp.config.track.items()},
                 "counters": dict(grp.counters),
+                # for `labctl show ... standby` (IOS layout)
+                "version": grp.config.version,
+                "mac": ":".join(f"{b:02x}" for b in grp.identifier),
+                "state_changes": changes,
+                "last_change": last_change,
+                "active_priority": grp.active_priority,
+                "standby_priority": grp._standby[0] if grp._standby and grp.state.name != "STANDBY" else None,
+                "next_hello_in": expires(grp._hello_at),
+                "active_expires_in": expires(grp._active_at) if grp.state.name != "ACTIVE" else None,
+                "standby_expires_in": expires(grp._standby_at) if grp.state.name != "STANDBY" else None,
             })
         peer_fresh = self.peer_report is not None and time.monotonic() - self.peer_seen < PEER_FRESH
         status = {
@@ -116,7 +134,11 @@ class Sidecar:
             "replay_interval": self.config["replay_interval"],
             "charon": {"running": self.charon.running, "starts": self.charon.starts},
             "rri": {"enabled": self.config["rri"]["enabled"], "routes": self.rri_routes},
-            "sso_channel": {"rejected": self.channel.rejected, "peer_ip": self.channel.peer_ip},
+            "sso_channel": {"rejected": self.channel.rejected, "peer_ip": self.channel.peer_ip,
+                            "local_ip": self.channel.local_ip, "interval_ms": int(SA_POLL * 1000),
+                            "peer_timeout_ms": int(PEER_FRESH * 1000),
+                            "peer_age": round(mono - self.peer_seen, 3) if self.peer_report else None},
+            "started": self.started,
             "hsrp": groups,
             "events": self.events[-50:],
         }
@@ -133,6 +155,8 @@ class Sidecar:
         elif isinstance(action, fsm.ReleaseVip):
             self.event("vip", f"releasing {action.ip} on {action.ifname}")
         elif isinstance(action, fsm.StateChanged):
+            count, _ = self.changes.get((action.ifname, action.group), (0, 0.0))
+            self.changes[(action.ifname, action.group)] = (count + 1, time.time())
             self.event("hsrp", f"{action.ifname} Grp {action.group} state {action.old.name.capitalize()} -> "
                        f"{action.new.name.capitalize()} ({action.reason})")
             self.follow_role()
