@@ -39,9 +39,10 @@ def test_context_holds_exactly_the_image_dir_and_the_sidecar_sources(root: Path,
     assert (dest / "labctl/sidecar/hsrp/fsm.py").read_text() == "# labctl/sidecar/hsrp/fsm.py\n"
 
 
-def test_real_repo_context_is_the_sidecar_tree_and_nothing_else() -> None:
+def test_real_repo_context_is_the_sidecar_and_agent_trees_and_nothing_else() -> None:
     repo = images.REPO_ROOT
-    sidecar = {p.relative_to(repo).as_posix() for p in (repo / "labctl/sidecar").rglob("*.py")}
+    sidecar = {p.relative_to(repo).as_posix() for tree in ("labctl/sidecar", "labctl/agent")
+               for p in (repo / tree).rglob("*.py")}
     for kind in ("node", "host"):
         files = set(images.context_files(kind))
         assert {"Dockerfile", "packages.txt", "labctl/__init__.py"} | sidecar == files

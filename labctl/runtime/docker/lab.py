@@ -234,3 +234,44 @@ def exec_in(client: docker.DockerClient, lab: str, node: str, cmd: list[str] | s
         return 125, f"{node} is not running ({container.status})"
     result = container.exec_run(cmd, demux=False)
     return result.exit_code, (result.output or b"").decode(errors="replace")
+
+
+# ---- node lifecycle for fault injection (labctl.controller.faults) ----
+
+
+def _node_container(client: docker.DockerClient, lab: str, node: str) -> Container:
+    try:
+        return client.containers.get(container_name(lab, node))
+    except NotFound:
+        raise LabctlError(f"lab {lab} has no node {node} (is the lab up?)") from None
+
+
+def kill_node(client: docker.DockerClient, lab: str, node: str, signal: str = "SIGKILL") -> None:
+    """Send a signal to the node's PID 1 (SIGKILL = the node dies at once, like a power cut)."""
+    _node_container(client, lab, node).kill(signal=signal)
+
+
+def stop_node(client: docker.DockerClient, lab: str, node: str, timeout: int = 10) -> None:
+    """Graceful stop: SIGTERM to PID 1 (the sidecar resigns from HSRP), SIGKILL after `timeout`."""
+    _node_container(client, lab, node).stop(timeout=timeout)
+
+
+def start_node(client: docker.DockerClient, lab: str, node: str) -> None:
+    """Start a stopped/killed node again: same files, same static addresses, its init runs afresh."""
+    container = _node_container(client, lab, node)
+    if container.status != "running":
+        container.start()
+
+
+def node_exit(client: docker.DockerClient, lab: str, node: str) -> tuple[str, int]:
+    """(Docker status, exit code of the last run) of a node."""
+    container = _node_container(client, lab, node)
+    return container.status, int(container.attrs.get("State", {}).get("ExitCode", 0))
+
+
+def exec_detached(client: docker.DockerClient, lab: str, node: str, cmd: list[str]) -> None:
+    """Start a command in a running node and return at once (probe agents)."""
+    container = _node_container(client, lab, node)
+    if container.status != "running":
+        raise LabctlError(f"{node} is not running ({container.status})")
+    container.exec_run(cmd, detach=True)

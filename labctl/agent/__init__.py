@@ -1,0 +1,1 @@
+"""Agents that run inside lab containers (stdlib only): the traffic probe."""

@@ -1,0 +1,249 @@
+"""Sequenced UDP traffic probe agent: runs inside a lab host (stdlib only).
+
+One agent per end host: it sends to the other host and receives what the other host sends, so two
+agents measure both directions. Each datagram carries the run id, a sequence number and the sender's
+CLOCK_MONOTONIC send time (the clock is shared by every container of this kernel). Gaps are measured
+from receiver-side arrival times, never from ping.
+
+    python3 -m labctl.agent.probe --run R --peer 10.2.0.10 --rate 1000 --duration 30 --out /run/labctl/probe-R.json
+
+The agent writes a small progress file every 100 ms (`OUT.progress`) so a controller can see traffic
+resume while the run goes on, and stops early when `OUT.stop` appears.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import struct
+import sys
+import threading
+import time
+from array import array
+from dataclasses import asdict, dataclass
+from typing import Any
+
+PORT = 47800
+HEADER = struct.Struct("!8sQd")  # run id, sequence number, sender monotonic send time
+PAYLOAD_SIZE = 64
+MAX_BATCH = 64  # packets sent in one go when the pacer is late; beyond that the schedule slips
+GRACE = 0.5  # seconds the receiver keeps listening after its own sender stopped (in-flight packets)
+
+
+@dataclass
+class DirectionStats:
+    """What one receiver saw of one sender's stream."""
+
+    received: int = 0  # unique sequence numbers
+    duplicated: int = 0
+    reordered: int = 0  # arrivals below the highest sequence number already seen
+    max_seq: int = -1
+    missing: int = 0  # holes below max_seq (lost unless they are still in flight)
+    first_arrival: float | None = None  # monotonic
+    last_arrival: float | None = None
+    longest_gap_ms: float = 0.0  # longest time between consecutive arrivals
+    gap_start: float | None = None  # monotonic arrival time of the packet before the gap
+    gap_end: float | None = None
+    gap_from_seq: int | None = None
+    gap_to_seq: int | None = None
+    mean_latency_ms: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def summarize(seqs: list[int] | array, arrivals: list[float] | array,
+              send_times: list[float] | array | None = None) -> DirectionStats:
+    """Statistics of one direction from (sequence, arrival time) pairs in arrival order."""
+    stats = DirectionStats()
+    seen: set[int] = set()
+    previous: float | None = None
+    previous_seq: int | None = None
+    latency_sum, latency_n = 0.0, 0
+    for index, (seq, arrival) in enumerate(zip(seqs, arrivals, strict=True)):
+        if seq in seen:
+            stats.duplicated += 1
+            continue
+        seen.add(seq)
+        if seq < stats.max_seq:
+            stats.reordered += 1
+        stats.max_seq = max(stats.max_seq, seq)
+        if previous is not None and (arrival - previous) * 1000.0 > stats.longest_gap_ms:
+            stats.longest_gap_ms = (arrival - previous) * 1000.0
+            stats.gap_start, stats.gap_end = previous, arrival
+            stats.gap_from_seq, stats.gap_to_seq = previous_seq, seq
+        if stats.first_arrival is None:
+            stats.first_arrival = arrival
+        previous, previous_seq = arrival, seq
+        if send_times is not None:
+            latency_sum += arrival - send_times[index]
+            latency_n += 1
+    stats.received = len(seen)
+    stats.last_arrival = previous
+    stats.missing = stats.max_seq + 1 - stats.received
+    stats.longest_gap_ms = round(stats.longest_gap_ms, 3)
+    if latency_n:
+        stats.mean_latency_ms = round(latency_sum / latency_n * 1000.0, 3)
+    return stats
+
+
+class Probe:
+    """Sender + receiver of one host; results as JSON."""
+
+    def __init__(self, run: str, peer: str, port: int, rate: float, duration: float, out: str | None,
+                 start_at: float | None) -> None:
+        self.run_id = run.encode()[:8].ljust(8, b"\0")
+        self.run, self.peer, self.port, self.rate, self.duration = run, peer, port, rate, duration
+        self.out, self.start_at = out, start_at
+        self.stop_file = f"{out}.stop" if out else None
+        self.stopping = threading.Event()
+        self.sent = 0
+        self.send_errors = 0
+        self.first_send: float | None = None
+        self.last_send: float | None = None
+        self.seqs: array = array("q")
+        self.arrivals: array = array("d")
+        self.send_times: array = array("d")
+        self.foreign = 0  # datagrams of other runs (ignored)
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        self.sock.bind(("0.0.0.0", port))
+        self.sock.settimeout(0.1)
+
+    # ---------------------------------------------------------------- receiving
+    def receive(self, until: threading.Event) -> None:
+        buffer = bytearray(2048)
+        view = memoryview(buffer)
+        monotonic = time.monotonic
+        while not until.is_set():
+            try:
+                size = self.sock.recv_into(buffer)
+            except TimeoutError:
+                continue
+            except OSError:
+                continue  # ICMP errors reported on the socket (peer not listening yet)
+            now = monotonic()
+            if size < HEADER.size:
+                continue
+            run_id, seq, sent_at = HEADER.unpack_from(view)
+            if run_id != self.run_id:
+                self.foreign += 1
+                continue
+            self.seqs.append(seq)
+            self.arrivals.append(now)
+            self.send_times.append(sent_at)
+
+    # ---------------------------------------------------------------- sending
+    def send(self) -> None:
+        """Time-based pacing: every wake-up sends all packets due by now (batched), then sleeps."""
+        payload = bytearray(PAYLOAD_SIZE)
+        target = (self.peer, self.port)
+        interval = 1.0 / self.rate
+        start = time.monotonic()
+        self.first_send = start
+        end = start + self.duration
+        seq = 0
+        next_check = start
+        sendto, pack_into, monotonic = self.sock.sendto, HEADER.pack_into, time.monotonic
+        while True:
+            now = monotonic()
+            if now >= end or self.stopping.is_set():
+                break
+            if now >= next_check:
+                next_check = now + 0.05
+                if self.stop_file and os.path.exists(self.stop_file):
+                    break
+            due = int((now - start) * self.rate) + 1
+            if due - seq > MAX_BATCH:  # we were descheduled: do not burst, let the schedule slip
+                start = now - seq * interval
+                due = seq + 1
+            while seq < due:
+                pack_into(payload, 0, self.run_id, seq, monotonic())
+                try:
+                    sendto(payload, target)
+                except OSError:
+                    self.send_errors += 1  # no route / unreachable: still a packet the path lost
+                seq += 1
+            self.last_send = monotonic()
+            delay = start + seq * interval - monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        self.sent = seq
+
+    # ---------------------------------------------------------------- run
+    def progress(self) -> dict[str, Any]:
+        return {"run": self.run, "received": len(self.seqs),
+                "last_arrival": self.arrivals[-1] if self.arrivals else None, "now": time.monotonic()}
+
+    def write_progress(self, done: threading.Event) -> None:
+        while not done.wait(0.1):
+            if self.out:
+                write_json(f"{self.out}.progress", self.progress())
+
+    def execute(self) -> dict[str, Any]:
+        if self.start_at is not None:  # both agents start at the same wall-clock instant
+            time.sleep(max(0.0, self.start_at - time.time()))
+        receiving = threading.Event()
+        receiver = threading.Thread(target=self.receive, args=(receiving,), daemon=True)
+        done = threading.Event()
+        reporter = threading.Thread(target=self.write_progress, args=(done,), daemon=True)
+        wall0, mono0 = time.time(), time.monotonic()
+        receiver.start()
+        reporter.start()
+        self.send()
+        time.sleep(GRACE)
+        receiving.set()
+        receiver.join()
+        done.set()
+        stats = summarize(self.seqs, self.arrivals, self.send_times)
+        result = {
+            "run": self.run,
+            "host": socket.gethostname(),
+            "peer": self.peer,
+            "rate": self.rate,
+            "sent": self.sent,
+            "send_errors": self.send_errors,
+            "first_send": self.first_send,
+            "last_send": self.last_send,
+            "foreign": self.foreign,
+            "wall_offset": wall0 - mono0,  # wall clock = monotonic + wall_offset
+            "received": stats.to_dict(),
+        }
+        if self.out:
+            write_json(self.out, result)
+        return result
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as handle:
+        json.dump(data, handle)
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labctl.agent.probe", description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="run id (up to 8 characters), shared by both agents")
+    parser.add_argument("--peer", required=True, help="address of the other host's agent")
+    parser.add_argument("--port", type=int, default=PORT)
+    parser.add_argument("--rate", type=float, default=1000.0, help="packets per second to send")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds to send (unless stopped)")
+    parser.add_argument("--start-at", type=float, help="wall-clock time to start at")
+    parser.add_argument("--out", help="write the result JSON here (and OUT.progress while running)")
+    args = parser.parse_args(argv)
+    if args.rate <= 0 or args.duration <= 0:
+        parser.error("--rate and --duration must be positive")
+    if args.out:
+        os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
+    result = Probe(args.run, args.peer, args.port, args.rate, args.duration, args.out, args.start_at).execute()
+    if not args.out:
+        json.dump(result, sys.stdout)
+        sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
