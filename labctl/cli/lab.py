@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import click
+from rich import box
 from rich.table import Table
 
 from labctl.cli import _client, clean_errors, console, emit_json, err_console, main
@@ -93,14 +94,12 @@ def status(lab_or_topology: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    table = Table("node", "role", "state", "HSRP", "redundancy", "IKE SAs", "CHILD SAs", title=f"lab {lab}")
-    for node in data["nodes"]:
-        ike = "\n".join(f"{sa['name']}#{sa['uniqueid']} {sa['state']} {sa['initiator_spi']}_i/{sa['responder_spi']}_r"
-                        for sa in node["ike_sas"]) or "-"
-        child = "\n".join(f"{c['name']}#{c['uniqueid']} {c['state']} in {c['spi_in']} out {c['spi_out']}"
-                          for c in node["child_sas"]) or "-"
-        hsrp = "\n".join(f"grp {g['group']} {g['state']}" for g in node.get("hsrp", [])) or "-"
-        table.add_row(node["name"], node["role"], node["status"], hsrp, node.get("redundancy") or "-", ike, child)
+    from labctl.show import STATUS_COLUMNS, status_rows
+
+    table = Table(*STATUS_COLUMNS, title=f"lab {lab}", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                  collapse_padding=True)
+    for row in status_rows(data):
+        table.add_row(*row)
     console.print(table)
 
 
