@@ -1,0 +1,64 @@
+"""Failover outage per direction for a node kill of the active gateway, across HSRP timers and modes.
+
+Prints one line per run (a figure, not a test): outage in each direction, lost packets, convergence time,
+IKE SA preserved, CHILD SA outcome. Brings the lab up per configuration and down at the end.
+
+    .venv/bin/python bench/bench_failover.py                       # all timers, stateful and stateless
+    .venv/bin/python bench/bench_failover.py --timers 100ms/300ms --modes stateful --topology /tmp/x.yaml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from labctl import orchestrate
+from labctl.controller.verdict import failover
+from labctl.runtime.docker import lab as runtime
+from labctl.runtime.docker.client import get_client
+
+ROOT = Path(__file__).resolve().parents[1]
+TIMERS = ("3s/10s", "1s/3s", "100ms/300ms")
+MODES = ("stateful", "stateless")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--topology", default=str(ROOT / "topologies" / "dual-interface.yaml"))
+    parser.add_argument("--timers", nargs="+", default=list(TIMERS), help="hello/hold pairs, e.g. 1s/3s")
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
+    parser.add_argument("--fault", default="node-kill")
+    parser.add_argument("--rate", type=float, default=1000.0)
+    parser.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
+    args = parser.parse_args()
+    client = get_client()
+    lab = orchestrate.load(args.topology, check_host=False).name
+    if not args.json:
+        print(f"{'mode':9} {'hello/hold':12} {'fault':10} {'in->out ms':>10} {'out->in ms':>10} {'lost':>6} "
+              f"{'converge ms':>11} {'IKE kept':>8} {'child':>12} verdict")
+    try:
+        for mode in args.modes:
+            for timers in args.timers:
+                hello, hold = timers.split("/")
+                runtime.down(client, lab)
+                orchestrate.up(args.topology, timeout=180, client=client,
+                               overrides={"redundancy": mode, "hello": hello, "hold": hold})
+                verdict = failover(client, lab, args.fault, rate=args.rate, recover=False)
+                if args.json:
+                    row = verdict.to_dict()
+                    row.pop("probe")
+                    print(json.dumps({"timers": timers, **row}), flush=True)
+                    continue
+                a, b = list(verdict.outage_ms.values())
+                print(f"{mode:9} {timers:12} {args.fault:10} {a:10.0f} {b:10.0f} {verdict.lost_packets:6d} "
+                      f"{verdict.converge_ms or float('nan'):11.0f} {str(verdict.ike_sa_preserved):>8} "
+                      f"{verdict.child_sa:>12} {verdict.verdict}", flush=True)
+    finally:
+        runtime.down(client, lab)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
