@@ -25,7 +25,7 @@ WHAT (IOS words; unique prefixes work, e.g. `cry isa sa act`):
 @click.option("--json", "as_json", is_flag=True, help="Print the same data as JSON.")
 @clean_errors
 def show(lab_or_topology: str, node: str, what: tuple[str, ...], as_json: bool) -> None:
-    """Print an IOS `show` command of NODE, filled from the live daemons (e.g. `show dual gw1 standby`)."""
+    """Print an IOS `show` command of NODE, filled from the live daemons (e.g. `labctl show dual gw1 standby`)."""
     from labctl import orchestrate
     from labctl import show as show_mod
 
