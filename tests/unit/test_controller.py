@@ -169,12 +169,27 @@ def test_new_ike_sa_fails_with_the_sync_reason() -> None:
     assert any("IKE SA not preserved" in r and "IKE_SA_INIT" in r for r in v.reasons)
 
 
-def test_replay_outage_fails_with_the_sequence_continuity_reason() -> None:
-    v = verdict(child_sa="same", peer_log={"replay_drops": 300})
+def test_unrekeyed_child_with_replay_drops_fails_even_when_the_outage_is_short() -> None:
+    # at 1000 pps the peer's replay window is overtaken in ~2 s: the outage alone would not catch it
+    v = verdict(child_sa="same", peer_log={"replay_drops": 1218})
+    judge(v, probe_result({"in->out": 1927.0, "out->in": 703.0}), True, ["10.2.0.0/24"], True)
+    assert v.verdict == "fail"
+    assert len(v.reasons) == 1 and "sequence continuity not restored" in v.reasons[0]
+
+
+def test_replay_outage_fails_with_the_outage_and_replay_reasons() -> None:
+    v = verdict(child_sa="rekeyed", peer_log={"replay_drops": 300})
     judge(v, probe_result({"in->out": 10500.0, "out->in": 300.0}), True, ["10.2.0.0/24"], True)
     assert v.verdict == "fail"
     assert any("outage in->out" in r for r in v.reasons)
     assert any("sequence continuity" in r for r in v.reasons)
+
+
+def test_same_child_without_replay_drops_passes() -> None:
+    # a kernel that syncs ESP sequence numbers needs no rekey: same SPIs and no drops is a clean takeover
+    v = verdict(child_sa="same", peer_log={"replay_drops": 0})
+    judge(v, probe_result(GOOD), True, ["10.2.0.0/24"], True)
+    assert v.verdict == "pass", v.reasons
 
 
 def test_missing_rri_route_fails_with_the_rri_reason() -> None:
