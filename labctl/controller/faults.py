@@ -163,9 +163,17 @@ def _nft_remove(client: docker.DockerClient, topo: Topology, node: str, comment:
         runtime.exec_in(client, topo.name, node, ["nft", "delete", "table", "inet", NFT_TABLE])
 
 
-NFT_SETUP = (f"nft add table inet {NFT_TABLE} && "
-             f"nft add chain inet {NFT_TABLE} ingress '{{ type filter hook prerouting priority -300; }}' && "
-             f"nft add chain inet {NFT_TABLE} egress '{{ type filter hook postrouting priority 300; }}'")
+NFT_SETUP = (f"add table inet {NFT_TABLE}",
+             f"add chain inet {NFT_TABLE} ingress {{ type filter hook prerouting priority -300; }}",
+             f"add chain inet {NFT_TABLE} egress {{ type filter hook postrouting priority 300; }}")
+
+
+def _nft(client: docker.DockerClient, topo: Topology, node: str, what: str, *commands: str) -> None:
+    """Run nft commands in the node, one argv each (no shell: rules contain `<`, braces, quotes)."""
+    for command in (*NFT_SETUP, *commands):
+        code, out = runtime.exec_in(client, topo.name, node, ["nft", command])
+        if code != 0:
+            raise LabctlError(f"{what} on {node} failed: nft {command}: {out.strip()}")
 
 
 class SyncPartition(Fault):
@@ -176,10 +184,9 @@ class SyncPartition(Fault):
 
     def inject(self) -> None:
         ifname = interface_for(self.client, self.topo, self.node, self.topo.ha.sync_network)
-        _sh(self.client, self.topo, self.node,
-            f"{NFT_SETUP} && nft add rule inet {NFT_TABLE} ingress iifname {ifname} drop comment sync-partition"
-            f" && nft add rule inet {NFT_TABLE} egress oifname {ifname} drop comment sync-partition",
-            "sync partition")
+        _nft(self.client, self.topo, self.node, "sync partition",
+             f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" drop comment "sync-partition"',
+             f'add rule inet {NFT_TABLE} egress oifname "{ifname}" drop comment "sync-partition"')
 
     def undo(self) -> None:
         _nft_remove(self.client, self.topo, self.node, "sync-partition")
@@ -203,10 +210,10 @@ class Loss(Fault):
                                 ["tc", "qdisc", "add", "dev", ifname, "root", "netem", "loss", f"{self.percent}%"])
         if netem[0] == 0:
             return
-        drop = f"numgen random mod 100 < {self.percent} drop comment {self.comment()}"
-        _sh(self.client, self.topo, self.node,
-            f"{NFT_SETUP} && nft add rule inet {NFT_TABLE} ingress iifname {ifname} {drop}"
-            f" && nft add rule inet {NFT_TABLE} egress oifname {ifname} {drop}", "packet loss")
+        drop = f'numgen random mod 100 < {self.percent} drop comment "{self.comment()}"'
+        _nft(self.client, self.topo, self.node, "packet loss",
+             f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" {drop}',
+             f'add rule inet {NFT_TABLE} egress oifname "{ifname}" {drop}')
 
     def undo(self) -> None:
         ifname = interface_for(self.client, self.topo, self.node, link_network(self.topo, self.link or "outside"))
