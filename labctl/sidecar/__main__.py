@@ -69,6 +69,9 @@ class Sidecar:
             )
             groups.append((ifname, fsm.HsrpGroup(gconf, group["local_ip"], interface_mac(ifname))))
         self.router = fsm.HsrpRouter(groups)
+        # SSO-aware preemption: a recovering node takes over again only once it holds the synced state,
+        # otherwise preempt would cost the peer a renegotiation
+        self.router.preempt_allowed = lambda: not config["ha_plugin"] or self.redundancy is Redundancy.STANDBY_HOT
         self.prefixlen = {g["virtual_ip"]: g["prefixlen"] for g in config["groups"]}
         sso = config["sso"]
         self.channel = Channel(sso["local_ip"], sso["peer_ip"], sso["port"], sso["key"].encode())

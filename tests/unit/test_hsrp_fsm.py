@@ -659,3 +659,40 @@ def test_router_misordered_addresses_give_a_stable_split_not_a_flap():
     assert not [p for t, n, p in lan.wire if t > t0 and p.opcode != Opcode.HELLO]
     assert a.router.role == b.router.role == "transition"
     assert len(a.vips) + len(b.vips) == 2
+
+
+def test_router_preemption_waits_for_the_node_gate() -> None:
+    """SSO-aware preempt: a better router that is not yet STANDBY HOT stays Standby until allowed."""
+    from labctl.sidecar.hsrp.fsm import GroupConfig, HsrpGroup, HsrpRouter, Send, State
+
+    def node(ip: str, priority: int) -> HsrpRouter:
+        cfg = GroupConfig(group=1, name="HA-out", virtual_ip="10.0.0.3", priority=priority, preempt=True,
+                          hello_ms=100, hold_ms=300)
+        return HsrpRouter([("eth0", HsrpGroup(cfg, ip))])
+
+    low, high = node("10.0.0.2", 100), node("10.0.0.1", 110)
+    allowed = False
+    high.preempt_allowed = lambda: allowed
+    now = 0.0
+    pending = low.start(now)  # low comes up alone and becomes Active
+    for _ in range(40):
+        now += 0.05
+        pending = [a for a in pending if isinstance(a, Send)] + low.on_timer(now)
+    high_pending = high.start(now)
+    for step in range(120):
+        now += 0.05
+        if step == 60:
+            allowed = True
+        out_low = low.on_timer(now)
+        out_high = high.on_timer(now)
+        for act in [*pending, *out_low]:
+            if isinstance(act, Send):
+                out_high += high.on_packet("eth0", act.packet, "10.0.0.2", now)
+        for act in [*high_pending, *out_high]:
+            if isinstance(act, Send):
+                out_low += low.on_packet("eth0", act.packet, "10.0.0.1", now)
+        pending, high_pending = out_low, out_high
+        if step == 59:
+            assert high.group("eth0", 1).state == State.STANDBY
+            assert low.group("eth0", 1).state == State.ACTIVE
+    assert high.group("eth0", 1).state == State.ACTIVE

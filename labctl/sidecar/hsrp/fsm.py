@@ -622,11 +622,15 @@ class HsrpRouter:
             grp.gate = self._gate_for(grp)
             grp.preempt_gate = self._preempt_ok
         self.counters: dict[str, int] = {"malformed": 0, "foreign_group": 0}
+        # set by the node (SSO): preempt only once the node could take over statefully (STANDBY HOT)
+        self.preempt_allowed: Callable[[], bool] = lambda: True
 
     def _gate_for(self, grp: HsrpGroup) -> Callable[[], bool]:
         return lambda: not any(s.is_down for s in self._groups.values() if s is not grp)
 
     def _preempt_ok(self) -> bool:
+        if not self.preempt_allowed():
+            return False
         mine = min(g.effective_priority for g in self._groups.values())
         peers = [p for g in self._groups.values() if (p := g.active_priority) is not None]
         return not peers or mine >= min(peers)
