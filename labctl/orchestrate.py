@@ -154,7 +154,7 @@ def wait_ready(
         progress(f"ready: {stage} ({stages[stage]:.2f}s)")
 
     until("charon answering on " + ", ".join(strong_nodes),
-          lambda: all(runtime.exec_in(client, lab, n, ["swanctl", "--stats"])[0] == 0 for n in strong_nodes))
+          lambda: all(runtime.exec_in(client, lab, n, ["swanctl", "--stats"], timeout=3)[0] == 0 for n in strong_nodes))
     until("an HSRP Active gateway", lambda: active_gateway(client, topo) is not None)
     if inside and remote:
         target = host_address(topo, remote)

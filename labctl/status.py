@@ -16,7 +16,7 @@ SIDECAR_STATUS = "/run/labctl/sidecar-status.json"
 
 def node_sas(client: docker.DockerClient, lab: str, node: str) -> list[dict[str, Any]]:
     """IKE SAs (with CHILD SAs) as charon in `node` reports them right now."""
-    code, out = runtime.exec_in(client, lab, node, ["swanctl", "--list-sas", "--pretty"])
+    code, out = runtime.exec_in(client, lab, node, ["swanctl", "--list-sas", "--pretty"], timeout=3)
     return ike_sas_from_text(out) if code == 0 else []
 
 

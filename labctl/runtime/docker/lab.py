@@ -224,14 +224,23 @@ def _remove_container(container: Container) -> None:
         container.remove(force=True)
 
 
-def exec_in(client: docker.DockerClient, lab: str, node: str, cmd: list[str] | str) -> tuple[int, str]:
-    """Run a command in a node; returns (exit code, combined output)."""
+def exec_in(
+    client: docker.DockerClient, lab: str, node: str, cmd: list[str] | str, timeout: float | None = 15.0
+) -> tuple[int, str]:
+    """Run a command in a node; returns (exit code, combined output).
+
+    A hung daemon (e.g. a stopped charon behind its vici socket) must not hang labctl: the command runs
+    under coreutils `timeout` (exit code 124 when it expires).
+    """
     try:
         container = client.containers.get(container_name(lab, node))
     except NotFound:
         raise LabctlError(f"lab {lab} has no node {node} (is the lab up?)") from None
     if container.status != "running":
         return 125, f"{node} is not running ({container.status})"
+    if timeout is not None:
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        cmd = ["timeout", "-k", "1", f"{timeout:g}", *argv]
     result = container.exec_run(cmd, demux=False)
     return result.exit_code, (result.output or b"").decode(errors="replace")
 
