@@ -20,14 +20,21 @@ def node_sas(client: docker.DockerClient, lab: str, node: str) -> list[dict[str,
     return ike_sas_from_text(out) if code == 0 else []
 
 
+STALE_AFTER = 3.0  # the sidecar rewrites its status every 50 ms; older means it is not running
+
+
 def sidecar_status(client: docker.DockerClient, lab: str, node: str) -> dict[str, Any] | None:
-    code, out = runtime.exec_in(client, lab, node, ["cat", SIDECAR_STATUS])
+    """The sidecar's own view (HSRP, redundancy, events); None when absent or stale."""
+    code, out = runtime.exec_in(client, lab, node, ["sh", "-c", f"cat {SIDECAR_STATUS} && echo && date +%s.%N"])
     if code != 0:
         return None
+    body, _, now = out.rstrip().rpartition("\n")
     try:
-        return json.loads(out)
+        status = json.loads(body)
+        age = float(now) - float(status.get("time", 0))
     except ValueError:
         return None
+    return status if age < STALE_AFTER else None
 
 
 def lab_status(client: docker.DockerClient, lab: str) -> dict[str, Any]:

@@ -171,6 +171,7 @@ class Sidecar:
             return
         old, self.role = self.role, role
         self.event("role", f"{old} -> {role}")
+        self.update_redundancy()
         if role == "active":
             asyncio.ensure_future(self.become_active())
         elif old == "active":
