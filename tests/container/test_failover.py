@@ -8,11 +8,9 @@ brought down. A verdict is only worth something if it can fail: each sabotage mu
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import docker
 import pytest
@@ -21,30 +19,12 @@ from labctl import orchestrate
 from labctl.controller import faults
 from labctl.controller.probe import run_probe
 from labctl.controller.verdict import Verdict, failover
-from labctl.runtime.docker import images
 from labctl.runtime.docker import lab as runtime
 
+from .conftest import topology_path
+
 pytestmark = pytest.mark.docker
-ROOT = Path(__file__).resolve().parents[2]
-CLI = [sys.executable, "-c", "from labctl.cli import main; main()"]
-
-
-def topology_path() -> Path:
-    """The topology under test: the shipped default unless LABCTL_TEST_TOPOLOGY points elsewhere."""
-    return Path(os.environ.get("LABCTL_TEST_TOPOLOGY", ROOT / "topologies" / "dual-interface.yaml"))
-
-
-@pytest.fixture(scope="module")
-def docker_client() -> docker.DockerClient:
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have a Docker engine: {exc}")
-        pytest.skip(f"no Docker engine: {exc}")
-    images.ensure_images(client)
-    return client
+CLI = [sys.executable, "-m", "labctl.cli"]
 
 
 class Labs:

@@ -3,47 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
-import docker
 import pytest
 from click.testing import CliRunner
 
-from labctl import orchestrate
 from labctl.cli import main
-from labctl.runtime.docker import images
-from labctl.runtime.docker import lab as runtime
+
+from .conftest import LabFactory
 
 pytestmark = pytest.mark.docker
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def topology() -> Path:
-    return Path(os.environ.get("LABCTL_TEST_TOPOLOGY", ROOT / "topologies" / "dual-interface.yaml"))
-
-
 @pytest.fixture(scope="module")
-def lab() -> Iterator[str]:
-    """A fresh lab (gw1 Active, gw2 STANDBY HOT: `up` waits for both), always removed afterwards."""
-    try:
-        client = docker.from_env(timeout=120)
-        client.ping()
-    except docker.errors.DockerException as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have a Docker engine: {exc}")
-        pytest.skip(f"no Docker engine: {exc}")
-    name = orchestrate.load(topology(), check_host=False).name
-    images.ensure_images(client)
-    runtime.down(client, name)
-    try:
-        orchestrate.up(topology(), client=client, timeout=120)
-        yield name
-    finally:
-        runtime.down(client, name)
+def lab(lab_factory: LabFactory) -> str:
+    """A fresh lab (gw1 Active, gw2 STANDBY HOT: `up` waits for both), removed by the factory afterwards."""
+    return lab_factory()
 
 
 def labctl_show(*args: str) -> tuple[int, str]:
