@@ -114,6 +114,8 @@ class Verdict:
     sa_before: list[dict[str, Any]] = field(default_factory=list)
     sa_after: list[dict[str, Any]] = field(default_factory=list)
     probe: dict[str, Any] = field(default_factory=dict)
+    # wall-clock instants for timeline plots: probe_start, fault_at, converged_at, probe_end
+    timeline: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def passed(self) -> bool:
@@ -234,6 +236,7 @@ def failover(
             raise LabctlError("no probe traffic through the tunnel before the fault: the lab is not healthy")
         progress(f"injecting {chosen.describe()}")
         fault_at = time.monotonic()
+        verdict.timeline = {"probe_start": probe.started_at, "fault_at": round(time.time(), 3)}
         chosen.inject()
         expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
         deadline = fault_at + timeout
@@ -244,12 +247,14 @@ def failover(
                     sa.installed_spis() for sa in established(node_sas(client, lab, peer))):
                 verdict.converged = True
                 verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
+                verdict.timeline["converged_at"] = round(time.time(), 3)
                 break
             time.sleep(0.1)
         progress("converged" if verdict.converged else "no convergence before the timeout")
         time.sleep(SETTLE)
     finally:
         result = probe.stop()
+    verdict.timeline["probe_end"] = round((probe.started_at or 0.0) + result.duration_s, 3)
     verdict.new_active = active_gateway(client, topo)
     after = established(node_sas(client, lab, peer))
     verdict.sa_after = [asdict(sa) for sa in after]

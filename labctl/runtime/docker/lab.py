@@ -284,3 +284,14 @@ def exec_detached(client: docker.DockerClient, lab: str, node: str, cmd: list[st
     if container.status != "running":
         raise LabctlError(f"{node} is not running ({container.status})")
     container.exec_run(cmd, detach=True)
+
+
+def node_logs(client: docker.DockerClient, lab: str, node: str, since: float, until: float | None = None) -> str:
+    """A node's container output (the sidecar's event lines) between two wall-clock instants, each line
+    prefixed with Docker's RFC 3339 timestamp; empty when the node is gone."""
+    try:
+        container = client.containers.get(container_name(lab, node))
+    except NotFound:
+        return ""
+    kwargs = {"until": int(until) + 1} if until is not None else {}
+    return container.logs(timestamps=True, since=int(since), **kwargs).decode(errors="replace")
