@@ -81,6 +81,58 @@ def check_topology(topo: Topology) -> list[Issue]:
         for index, subnet in enumerate(getattr(topo.crypto, field)):
             if not any(_net(subnet) in net or net in _net(subnet) for net in nets.values()):
                 issues.append((("crypto", field, index), f"{subnet} is not a lab network"))
+    if topo.peers:
+        for field in ("psk", "peer_id", "remote_subnets"):
+            if not getattr(topo.crypto, field):
+                issues.append((("crypto", field), "Field required (the lab has site-to-site peers)"))
+    if topo.easyvpn:
+        issues += _check_easyvpn(topo, nets, check_address)
+    return issues
+
+
+def _check_easyvpn(topo: Topology, nets: dict[str, IPNetwork], check_address: Any) -> list[Issue]:
+    """Easy VPN: clients on a lab network, a pool that is no lab network, one user per client, RADIUS."""
+    issues: list[Issue] = []
+    ez = topo.easyvpn
+    assert ez is not None
+    clients_loc = ("easyvpn", "clients")
+    if ez.clients.network not in nets:
+        issues.append(((*clients_loc, "network"), f"unknown network {ez.clients.network!r}"))
+    else:
+        for name in ez.client_names():
+            check_address((*clients_loc, "first_address"), ez.clients.network, ez.client_address(name), name)
+    for name in ez.clients.overrides:
+        if name not in ez.client_names():
+            issues.append(((*clients_loc, "overrides", name),
+                           f"no such client (clients are {', '.join(ez.client_names())})"))
+    logins: dict[str, str] = {}
+    for name in ez.client_names():
+        user = str(ez.client_login(name)["user"])
+        if user in logins:
+            issues.append(((*clients_loc, "count"), f"{name} and {logins[user]} would both log in as {user!r}: "
+                           "add users (a pool lease belongs to one user)"))
+        logins.setdefault(user, name)
+    pool = _net(ez.pool.subnet)
+    for name, net in nets.items():
+        if pool in net or net in pool:
+            issues.append((("easyvpn", "pool", "subnet"), f"{pool} overlaps network {name} ({net}): the pool "
+                           "must be routed through the tunnel, not be a lab network"))
+    for index, subnet in enumerate(ez.split_include):
+        if not any(_net(subnet) in net for net in nets.values()):
+            issues.append((("easyvpn", "split_include", index), f"{subnet} is not inside a lab network"))
+    if ez.xauth == "radius" and ez.radius is None:
+        issues.append((("easyvpn", "radius"), "xauth: radius needs a radius: server (addresses, secret, nas_ip)"))
+    if ez.radius:
+        for network, address in ez.radius.addresses.items():
+            check_address(("easyvpn", "radius", "addresses", network), network, address, "radius")
+        nas = IPAddress(str(ez.radius.nas_ip))
+        if any(nas in net for net in nets.values()) or nas in pool:
+            issues.append((("easyvpn", "radius", "nas_ip"), f"{nas} must be a loopback address outside every lab "
+                           "network and the pool (both gateways hold it)"))
+    taken = set(topo.ha.nodes) | set(topo.peers) | set(topo.hosts)
+    for node in topo.easyvpn_nodes():
+        if node in taken:
+            issues.append((("easyvpn",), f"node name {node} is generated for Easy VPN and already used"))
     return issues
 
 

@@ -97,15 +97,86 @@ class Host(Strict):
     gateway: IPvAnyAddress
 
 
+class EasyVpnPool(Strict):
+    """`ip local pool NAME ...`: identical on both gateways, leases synced (ha plugin `pools`)."""
+
+    name: str = Field(default="ezpool", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    subnet: IPvAnyNetwork
+
+
+class RadiusServer(Strict):
+    """A FreeRADIUS container for XAuth (and accounting); the pair talks to it from a shared loopback."""
+
+    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1, max_length=1)
+    secret: str = Field(min_length=6)
+    nas_ip: IPvAnyAddress  # `interface loopback0` + `ip radius source-interface loopback0` on both gateways
+    auth_port: int = Field(default=1812, ge=1, le=65535)
+    acct_port: int = Field(default=1813, ge=1, le=65535)
+    accounting: bool = True
+
+
+class EasyVpnClientOverride(Strict):
+    """What one generated client does differently (to demonstrate failures)."""
+
+    user: str | None = None
+    password: str | None = None  # the XAuth password it sends (wrong: XAuth fails)
+    group_psk: str | None = None  # the group key it uses (wrong: IKE authentication fails)
+    connect: bool = True  # false: configured but not started by `up` (`swanctl --initiate` it later)
+
+
+class EasyVpnClients(Strict):
+    """`count` Easy VPN client containers client1..N on `network`, from `first_address` upwards;
+    client N logs in as the N-th user unless an override names another."""
+
+    count: int = Field(ge=1, le=50)
+    network: Name
+    first_address: IPvAnyAddress
+    overrides: dict[Name, EasyVpnClientOverride] = Field(default_factory=dict)
+
+
+class EasyVpn(Strict):
+    """IKEv1 remote access (Cisco Easy VPN server): aggressive mode, group PSK, XAuth, mode-config pool,
+    split include, `reverse-route remote-peer`."""
+
+    group: str = Field(min_length=1)  # crypto isakmp client configuration group NAME
+    group_psk: str = Field(min_length=8)
+    pool: EasyVpnPool
+    split_include: list[IPvAnyNetwork] = Field(default_factory=list)  # empty: crypto.local_subnets
+    xauth: Literal["local", "radius"] = "local"
+    users: dict[str, str] = Field(min_length=1)  # name -> password (local users, and the RADIUS users file)
+    radius: RadiusServer | None = None
+    clients: EasyVpnClients
+    dpd: DurationMs = 5000
+
+    def client_names(self) -> list[str]:
+        return [f"client{i}" for i in range(1, self.clients.count + 1)]
+
+    def client_address(self, name: str) -> str:
+        from netaddr import IPAddress
+
+        return str(IPAddress(str(self.clients.first_address)) + self.client_names().index(name))
+
+    def client_login(self, name: str) -> dict[str, object]:
+        """user, password, group_psk, connect and `expect_failure` of one client, overrides applied."""
+        override = self.clients.overrides.get(name, EasyVpnClientOverride())
+        users = list(self.users)
+        user = override.user or users[self.client_names().index(name) % len(users)]
+        password = override.password if override.password is not None else self.users.get(user, "")
+        group_psk = override.group_psk if override.group_psk is not None else self.group_psk
+        bad = user not in self.users or password != self.users.get(user) or group_psk != self.group_psk
+        return {"user": user, "password": password, "group_psk": group_psk, "connect": override.connect,
+                "expect_failure": bad}
+
+
 class Crypto(Strict):
     ike_version: Literal[1, 2] = 2
     ike_proposals: list[str] = Field(min_length=1)
     esp_proposals: list[str] = Field(min_length=1)
-    psk: str = Field(min_length=8)
+    psk: str | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
     gateway_id: str
-    peer_id: str
+    peer_id: str | None = None
     local_subnets: list[IPvAnyNetwork] = Field(min_length=1)
-    remote_subnets: list[IPvAnyNetwork] = Field(min_length=1)
+    remote_subnets: list[IPvAnyNetwork] = Field(default_factory=list)  # behind the peers
     dpd: DurationMs = 5000
 
 
@@ -125,6 +196,7 @@ class Topology(Strict):
     peers: dict[Name, Peer] = Field(default_factory=dict)
     hosts: dict[Name, Host] = Field(default_factory=dict)
     crypto: Crypto
+    easyvpn: EasyVpn | None = None
     failover: FailoverPolicy = FailoverPolicy()
 
     @property
@@ -144,7 +216,16 @@ class Topology(Strict):
         return Topology.model_validate(topo.model_dump())
 
     def node_names(self) -> list[str]:
-        return [*self.ha.nodes, *self.peers, *self.hosts]
+        return [*self.ha.nodes, *self.peers, *self.hosts, *self.easyvpn_nodes()]
+
+    def easyvpn_nodes(self) -> dict[str, str]:
+        """Easy VPN client containers and the RADIUS server: node name -> role."""
+        if not self.easyvpn:
+            return {}
+        nodes = dict.fromkeys(self.easyvpn.client_names(), "client")
+        if self.easyvpn.xauth == "radius" and self.easyvpn.radius:
+            nodes["radius"] = "radius"
+        return nodes
 
     def role_of(self, node: str) -> str:
         if node in self.ha.nodes:
@@ -153,10 +234,17 @@ class Topology(Strict):
             return "peer"
         if node in self.hosts:
             return "host"
+        if node in self.easyvpn_nodes():
+            return self.easyvpn_nodes()[node]
         raise KeyError(node)
 
     def addresses_of(self, node: str) -> dict[str, IPvAnyAddress]:
         for group in (self.ha.nodes, self.peers, self.hosts):
             if node in group:
                 return dict(group[node].addresses)
+        role = self.easyvpn_nodes().get(node)
+        if role == "client":
+            return {self.easyvpn.clients.network: self.easyvpn.client_address(node)}  # type: ignore[union-attr]
+        if role == "radius":
+            return dict(self.easyvpn.radius.addresses)  # type: ignore[union-attr]
         raise KeyError(node)
