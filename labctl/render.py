@@ -67,11 +67,13 @@ def render_lab(
             for i in ha.interfaces
         ]
         ctx = common | {"node": name, "role": "ha-gateway", "ha": ha, "priority": spec.priority,
-                        "groups": groups, "sync": sync, "redundancy": topo.redundancy}
+                        "groups": groups, "sync": sync, "redundancy": topo.redundancy,
+                        "easyvpn": topo.easyvpn, "radius": _radius_context(topo)}
+        ez_pools = [{"name": topo.easyvpn.pool.name, "subnet": str(topo.easyvpn.pool.subnet)}] if topo.easyvpn else []
         strongswan_ctx = ctx | {
             "libipsec": libipsec,
-            "easyvpn": False,
-            "ha": {"local": sync["local"], "remote": sync["remote"], "pools": []} if stateful else None,
+            "easyvpn": bool(topo.easyvpn),
+            "ha": {"local": sync["local"], "remote": sync["remote"], "pools": ez_pools} if stateful else None,
         }
         peer_address = str(next(iter(topo.peers.values())).addresses[crypto_if.network]) if topo.peers else "%any"
         nodes[name] = NodeConfig(
@@ -80,7 +82,8 @@ def render_lab(
             {
                 "/etc/strongswan.conf": env.get_template("strongswan.conf.j2").render(strongswan_ctx),
                 "/etc/swanctl/swanctl.conf": env.get_template("swanctl-gateway.conf.j2").render(
-                    ctx | {"vip": vip, "peer_address": peer_address}
+                    ctx | {"vip": vip, "peer_address": peer_address, "site": bool(topo.peers) or not topo.easyvpn,
+                           "ha_pools": stateful, "split_include": _split_include(topo)}
                 ),
                 "/etc/labctl/sidecar.json": env.get_template("sidecar.json.j2").render(ctx),
                 "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(ctx),
@@ -104,6 +107,9 @@ def render_lab(
             ["/bin/sh", "/etc/labctl/init.sh"],
         )
 
+    if topo.easyvpn:
+        nodes |= _render_easyvpn_nodes(env, topo, common, vip, libipsec)
+
     for name, host in topo.hosts.items():
         ctx = common | {"node": name, "role": "host", "gateway": str(host.gateway)}
         nodes[name] = NodeConfig(
@@ -112,6 +118,51 @@ def render_lab(
             {"/etc/labctl/init.sh": env.get_template("init-host.sh.j2").render(ctx)},
             ["/bin/sh", "/etc/labctl/init.sh"],
         )
+    return nodes
+
+
+def _split_include(topo: Topology) -> list[str]:
+    ez = topo.easyvpn
+    return [str(n) for n in (ez.split_include if ez and ez.split_include else topo.crypto.local_subnets)]
+
+
+def _radius_context(topo: Topology) -> dict[str, object] | None:
+    """The RADIUS server as the gateways use it (XAuth backend `radius` only)."""
+    ez = topo.easyvpn
+    if not ez or ez.xauth != "radius" or not ez.radius:
+        return None
+    return {"address": str(next(iter(ez.radius.addresses.values()))), "secret": ez.radius.secret,
+            "nas_ip": str(ez.radius.nas_ip), "auth_port": ez.radius.auth_port, "acct_port": ez.radius.acct_port,
+            "accounting": ez.radius.accounting}
+
+
+def _render_easyvpn_nodes(
+    env: jinja2.Environment, topo: Topology, common: dict[str, object], vip: str, libipsec: bool
+) -> dict[str, NodeConfig]:
+    """Easy VPN client containers and the FreeRADIUS server."""
+    ez = topo.easyvpn
+    assert ez is not None
+    nodes: dict[str, NodeConfig] = {}
+    for name in ez.client_names():
+        ctx = common | {"node": name, "role": "client", "vip": vip, "easyvpn": ez, "login": ez.client_login(name),
+                        "local_address": ez.client_address(name), "split_include": _split_include(topo)}
+        nodes[name] = NodeConfig(name, "client", {
+            "/etc/strongswan.conf": env.get_template("strongswan.conf.j2").render(
+                ctx | {"libipsec": libipsec, "easyvpn": True, "ha": None, "radius": None}),
+            "/etc/swanctl/swanctl.conf": env.get_template("swanctl-client.conf.j2").render(ctx),
+            "/etc/labctl/init.sh": env.get_template("init-client.sh.j2").render(ctx),
+        }, ["/bin/sh", "/etc/labctl/init.sh"])
+    radius = _radius_context(topo)
+    if radius and ez.radius:
+        network = next(iter(ez.radius.addresses))
+        gateway = next((str(i.virtual_ip) for i in topo.ha.interfaces if i.network == network), None)
+        ctx = common | {"node": "radius", "role": "radius", "radius": radius, "easyvpn": ez, "gateway_vip": gateway}
+        nodes["radius"] = NodeConfig("radius", "radius", {
+            "/etc/freeradius/3.0/clients.conf": env.get_template("radius-clients.conf.j2").render(ctx),
+            "/etc/freeradius/3.0/mods-config/files/authorize": env.get_template("radius-users.j2").render(ctx),
+            "/etc/freeradius/3.0/sites-available/labctl": env.get_template("radius-site.j2").render(ctx),
+            "/etc/labctl/init.sh": env.get_template("init-radius.sh.j2").render(ctx),
+        }, ["/bin/sh", "/etc/labctl/init.sh"])
     return nodes
 
 

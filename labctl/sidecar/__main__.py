@@ -194,10 +194,31 @@ class Sidecar:
             return
         if self.config["rri"]["enabled"]:
             self.rri_routes = await asyncio.to_thread(rri.inject, self.config["rri"]["routes"])
+            if self.config["rri"].get("remote_peer"):
+                # the synced (until now PASSIVE) client SAs are ours now: a route per client right away
+                clients = rri.client_routes(self.sas, ("ESTABLISHED", "PASSIVE"))
+                self.rri_routes = await asyncio.to_thread(rri.sync, self.config["rri"]["routes"] + clients)
             self.event("rri", f"injected {', '.join(self.rri_routes) or 'nothing (tunnel device missing?)'}")
         if self.config["ha_plugin"] and self.config["sequence_continuity"]:
             self.charon.ha_command("*1")
             self.event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")
+
+    async def follow_clients(self) -> None:
+        """`reverse-route remote-peer`: on the Active node, one route per connected remote-access client."""
+        rri_config = self.config["rri"]
+        if self.role != "active" or not rri_config["enabled"] or not rri_config.get("remote_peer"):
+            return
+        wanted = rri_config["routes"] + rri.client_routes(self.sas)
+        if sorted(wanted) != sorted(self.rri_routes):
+            routes = await asyncio.to_thread(rri.sync, wanted)
+            if self.role != "active":  # lost Active while the routes were written: withdraw_routes ran before
+                rri.withdraw()
+                return
+            added, gone = set(routes) - set(self.rri_routes), set(self.rri_routes) - set(routes)
+            self.rri_routes = routes
+            if added or gone:
+                self.event("rri", "remote-peer routes" + (f" +{', +'.join(sorted(added))}" if added else "")
+                           + (f" -{', -'.join(sorted(gone))}" if gone else ""))
 
     def withdraw_routes(self) -> None:
         rri.withdraw()
@@ -250,6 +271,7 @@ class Sidecar:
             # a standby holds synced IKE SAs as PASSIVE; the active's are ESTABLISHED
             self.sas = [sa for sa in sas if sa["state"] in ("ESTABLISHED", "PASSIVE")]
             self.update_redundancy()
+            await self.follow_clients()
             await asyncio.sleep(SA_POLL)
 
     async def run(self) -> None:

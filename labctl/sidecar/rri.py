@@ -23,6 +23,23 @@ def inject(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
     return installed()
 
 
+def sync(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
+    """Make the RRI routes exactly `prefixes` (`reverse-route remote-peer`: one /32 per connected client
+    comes and goes with its IKE SA); returns those now present."""
+    wanted = set(prefixes)
+    for stale in set(installed()) - wanted:
+        _ip("route", "del", stale, "proto", RRI_PROTO)
+    for prefix in wanted - set(installed()):
+        _ip("route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50")
+    return installed()
+
+
+def client_routes(sas: list[dict], states: tuple[str, ...] = ("ESTABLISHED",)) -> list[str]:
+    """Host routes to the virtual IPs of remote-access clients (`remote_vips` of their IKE SAs)."""
+    return sorted({f"{vip.split('/')[0]}/32" for sa in sas if sa.get("state") in states
+                   for vip in sa.get("remote_vips", []) if ":" not in vip})
+
+
 def withdraw() -> None:
     _ip("route", "flush", "proto", RRI_PROTO)
 

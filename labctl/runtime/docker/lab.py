@@ -26,7 +26,8 @@ from labctl.runtime.docker import firewall
 
 Progress = Callable[[str], None]
 
-IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest"}
+IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest",
+                  "client": "labctl/node:latest", "radius": "labctl/node:latest"}
 
 
 BRIDGE_PREFIX = "lc"
