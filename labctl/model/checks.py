@@ -42,7 +42,7 @@ def check_topology(topo: Topology) -> list[Issue]:
             issues.append((loc, f"{ip} is already used by {seen[ip]}"))
         seen[ip] = owner
 
-    sections = {"ha.nodes": topo.ha.nodes, "peers": topo.peers, "hosts": topo.hosts}
+    sections = {"ha.nodes": topo.ha.nodes, "peers": topo.peers, "hosts": topo.hosts, "routers": topo.routers}
     for section, nodes in sections.items():
         for node, spec in nodes.items():
             for network, address in spec.addresses.items():
@@ -81,6 +81,7 @@ def check_topology(topo: Topology) -> list[Issue]:
         for index, subnet in enumerate(getattr(topo.crypto, field)):
             if not any(_net(subnet) in net or net in _net(subnet) for net in nets.values()):
                 issues.append((("crypto", field, index), f"{subnet} is not a lab network"))
+    issues += _check_routing(topo, nets)
     if topo.peers:
         for field in ("psk", "peer_id", "remote_subnets"):
             if not getattr(topo.crypto, field):
@@ -133,6 +134,53 @@ def _check_easyvpn(topo: Topology, nets: dict[str, IPNetwork], check_address: An
     for node in topo.easyvpn_nodes():
         if node in taken:
             issues.append((("easyvpn",), f"node name {node} is generated for Easy VPN and already used"))
+    return issues
+
+
+def _check_routing(topo: Topology, nets: dict[str, IPNetwork]) -> list[Issue]:
+    """Static routes point at a neighbour on an attached network; OSPF runs where the node has an address,
+    and the gateways' OSPF has an OSPF router to talk to."""
+    issues: list[Issue] = []
+
+    def check_routes(loc: tuple[str | int, ...], routes: list[Any], attached: list[str]) -> None:
+        for index, route in enumerate(routes):
+            via = IPAddress(str(route.via))
+            if not any(via in nets[n] for n in attached if n in nets):
+                issues.append(((*loc, index, "via"), f"{via} is not on a network this node is attached to "
+                               f"({', '.join(attached)}): a static route needs a directly connected next hop"))
+
+    gateway_networks = [n for n in nets if all(n in spec.addresses for spec in topo.ha.nodes.values())]
+    check_routes(("ha", "routes"), topo.ha.routes, gateway_networks)
+    for name, peer in topo.peers.items():
+        check_routes(("peers", name, "routes"), peer.routes, list(peer.addresses))
+    for name, router in topo.routers.items():
+        check_routes(("routers", name, "routes"), router.routes, list(router.addresses))
+        if router.ospf:
+            for index, network in enumerate(router.ospf.networks):
+                if network not in router.addresses:
+                    issues.append((("routers", name, "ospf", "networks", index),
+                                   f"{name} has no address on {network!r}: OSPF runs on its own networks "
+                                   f"({', '.join(router.addresses)})"))
+    ospf = topo.ha.ospf
+    if ospf:
+        if ospf.network not in gateway_networks:
+            issues.append((("ha", "ospf", "network"), f"both gateways need an address on {ospf.network!r} to run "
+                           f"OSPF there (shared networks: {', '.join(gateway_networks) or 'none'})"))
+        if ospf.network == topo.ha.sync_network:
+            issues.append((("ha", "ospf", "network"), "OSPF must not run on the sync network"))
+        if ospf.redistribute_rri and not topo.ha.rri:
+            issues.append((("ha", "ospf", "redistribute_rri"), "needs ha.rri: true (there are no RRI routes to "
+                           "redistribute)"))
+        speakers = [n for n, r in topo.routers.items() if r.ospf and ospf.network in r.ospf.networks]
+        if not speakers:
+            issues.append((("ha", "ospf"), f"no router runs OSPF on {ospf.network!r}: nothing would learn the RRI "
+                           "routes (add a router with ospf.networks including it)"))
+        elif any(topo.routers[n].ospf.area != ospf.area for n in speakers):  # type: ignore[union-attr]
+            issues.append((("ha", "ospf", "area"), f"area {ospf.area} differs from the area of the routers on "
+                           f"{ospf.network!r} ({', '.join(speakers)}): no adjacency would form"))
+        elif any(topo.routers[n].ospf.timers != ospf.timers for n in speakers):  # type: ignore[union-attr]
+            issues.append((("ha", "ospf", "timers"), f"hello/dead timers differ from the routers on {ospf.network!r} "
+                           f"({', '.join(speakers)}): OSPF neighbours must agree on them"))
     return issues
 
 

@@ -9,7 +9,16 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, IPvAnyAddress, IPvAnyNetwork, PlainSerializer
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    IPvAnyAddress,
+    IPvAnyNetwork,
+    PlainSerializer,
+    model_validator,
+)
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -73,6 +82,64 @@ class ReplayInterval(Strict):
     outbound: int = Field(default=10000, ge=1)
 
 
+class Route(Strict):
+    """A static route (`ip route TO VIA`); `via` must be on a network the node is attached to."""
+
+    to: IPvAnyNetwork
+    via: IPvAnyAddress
+
+
+class OspfTimers(Strict):
+    """Hello and dead interval on every OSPF interface. Fast by default (dead 1 s, 4 hellos a second: FRR's
+    `ip ospf dead-interval minimal hello-multiplier 4`) so the inside router follows a failover in about
+    a second; IOS defaults are `hello: 10s, dead: 40s` (whole seconds above a 1 s dead interval)."""
+
+    hello: DurationMs = 250
+    dead: DurationMs = 1000
+
+    @model_validator(mode="after")
+    def _expressible(self) -> OspfTimers:
+        if self.dead == 1000:
+            if self.hello <= 0 or 1000 % self.hello or not 2 <= 1000 // self.hello <= 10:
+                raise ValueError("with dead: 1s, hello must divide a second into 2-10 hellos (e.g. 250ms)")
+        elif self.dead < 1000 or self.dead % 1000 or self.hello % 1000 or not 0 < self.hello < self.dead:
+            raise ValueError("hello and dead are whole seconds with hello < dead (or dead: 1s, hello: 250ms)")
+        return self
+
+    @property
+    def hello_multiplier(self) -> int | None:
+        """Hellos per second when the dead interval is FRR's `minimal` (1 s), else None."""
+        return 1000 // self.hello if self.dead == 1000 else None
+
+
+class RouterOspf(Strict):
+    """OSPF (FRR ospfd) on a router: `network <subnet> area <area>` for each listed lab network."""
+
+    area: int = Field(default=0, ge=0)
+    networks: list[Name] = Field(min_length=1)
+    timers: OspfTimers = OspfTimers()
+
+
+class Router(Strict):
+    """A plain IP router (FRR when `ospf` is set): an edge router toward the outside network, or an
+    inside router that learns the remote subnets from the Active gateway by OSPF."""
+
+    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1)
+    routes: list[Route] = Field(default_factory=list)
+    ospf: RouterOspf | None = None
+
+
+class HaOspf(Strict):
+    """The gateways run OSPF on one LAN and announce the RRI routes as external type 2, like the tech note's
+    `router ospf 1` + `redistribute static subnets`: only the Active gateway has them, so the inside
+    routers follow the Active gateway without a static route by hand."""
+
+    area: int = Field(default=0, ge=0)
+    network: Name
+    redistribute_rri: bool = True
+    timers: OspfTimers = OspfTimers()
+
+
 class HaPair(Strict):
     group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
     sync_network: Name
@@ -82,12 +149,15 @@ class HaPair(Strict):
     nodes: dict[Name, HaNode] = Field(min_length=2, max_length=2)
     replay_interval: ReplayInterval = ReplayInterval()
     rri: bool = True
+    routes: list[Route] = Field(default_factory=list)  # static routes on both gateways
+    ospf: HaOspf | None = None
 
 
 class Peer(Strict):
     """A remote site-to-site gateway (plain strongSwan, no HA)."""
 
     addresses: dict[Name, IPvAnyAddress]
+    routes: list[Route] = Field(default_factory=list)  # e.g. to the VIP via an edge router (single-interface)
 
 
 class Host(Strict):
@@ -195,6 +265,7 @@ class Topology(Strict):
     ha: HaPair
     peers: dict[Name, Peer] = Field(default_factory=dict)
     hosts: dict[Name, Host] = Field(default_factory=dict)
+    routers: dict[Name, Router] = Field(default_factory=dict)
     crypto: Crypto
     easyvpn: EasyVpn | None = None
     failover: FailoverPolicy = FailoverPolicy()
@@ -216,7 +287,7 @@ class Topology(Strict):
         return Topology.model_validate(topo.model_dump())
 
     def node_names(self) -> list[str]:
-        return [*self.ha.nodes, *self.peers, *self.hosts, *self.easyvpn_nodes()]
+        return [*self.ha.nodes, *self.peers, *self.hosts, *self.routers, *self.easyvpn_nodes()]
 
     def easyvpn_nodes(self) -> dict[str, str]:
         """Easy VPN client containers and the RADIUS server: node name -> role."""
@@ -234,12 +305,14 @@ class Topology(Strict):
             return "peer"
         if node in self.hosts:
             return "host"
+        if node in self.routers:
+            return "router"
         if node in self.easyvpn_nodes():
             return self.easyvpn_nodes()[node]
         raise KeyError(node)
 
     def addresses_of(self, node: str) -> dict[str, IPvAnyAddress]:
-        for group in (self.ha.nodes, self.peers, self.hosts):
+        for group in (self.ha.nodes, self.peers, self.hosts, self.routers):
             if node in group:
                 return dict(group[node].addresses)
         role = self.easyvpn_nodes().get(node)
