@@ -26,6 +26,7 @@ class NodeConfig:
     role: str
     files: dict[str, str] = field(default_factory=dict)
     command: list[str] = field(default_factory=list)
+    capabilities: list[str] = field(default_factory=list)  # beyond NET_ADMIN/NET_RAW (FRR needs SYS_ADMIN)
 
 
 def _environment() -> jinja2.Environment:
@@ -69,13 +70,14 @@ def render_lab(
         ctx = common | {"node": name, "role": "ha-gateway", "ha": ha, "priority": spec.priority,
                         "groups": groups, "sync": sync, "redundancy": topo.redundancy,
                         "easyvpn": topo.easyvpn, "radius": _radius_context(topo)}
+        ctx |= {"routes": ha.routes, "ospf": bool(ha.ospf)}
         ez_pools = [{"name": topo.easyvpn.pool.name, "subnet": str(topo.easyvpn.pool.subnet)}] if topo.easyvpn else []
         strongswan_ctx = ctx | {
             "libipsec": libipsec,
             "easyvpn": bool(topo.easyvpn),
             "ha": {"local": sync["local"], "remote": sync["remote"], "pools": ez_pools} if stateful else None,
         }
-        peer_address = str(next(iter(topo.peers.values())).addresses[crypto_if.network]) if topo.peers else "%any"
+        peer_address = topo.peer_ike_address(next(iter(topo.peers))) if topo.peers else "%any"
         nodes[name] = NodeConfig(
             name,
             "ha-gateway",
@@ -90,10 +92,14 @@ def render_lab(
             },
             ["/bin/sh", "/etc/labctl/init.sh"],
         )
+        if ha.ospf:
+            rri = [str(s) for s in topo.crypto.remote_subnets] if ha.ospf.redistribute_rri and ha.rri else []
+            _add_frr(env, nodes[name], common, topo, dict(spec.addresses), [ha.ospf.network], ha.ospf.area,
+                     ha.ospf.timers, rri, gateway=True)
 
     for name, peer in topo.peers.items():
-        ctx = common | {"node": name, "role": "peer", "vip": vip,
-                        "local_address": str(peer.addresses[crypto_if.network])}
+        ctx = common | {"node": name, "role": "peer", "vip": vip, "routes": peer.routes,
+                        "local_address": topo.peer_ike_address(name)}
         nodes[name] = NodeConfig(
             name,
             "peer",
@@ -110,6 +116,16 @@ def render_lab(
     if topo.easyvpn:
         nodes |= _render_easyvpn_nodes(env, topo, common, vip, libipsec)
 
+    for name, router in topo.routers.items():
+        ctx = common | {"node": name, "role": "router", "routes": router.routes, "ospf": bool(router.ospf)}
+        nodes[name] = NodeConfig(
+            name, "router", {"/etc/labctl/init.sh": env.get_template("init-router.sh.j2").render(ctx)},
+            ["/bin/sh", "/etc/labctl/init.sh"],
+        )
+        if router.ospf:
+            _add_frr(env, nodes[name], common, topo, dict(router.addresses), router.ospf.networks, router.ospf.area,
+                     router.ospf.timers, [], gateway=False)
+
     for name, host in topo.hosts.items():
         ctx = common | {"node": name, "role": "host", "gateway": str(host.gateway)}
         nodes[name] = NodeConfig(
@@ -119,6 +135,37 @@ def render_lab(
             ["/bin/sh", "/etc/labctl/init.sh"],
         )
     return nodes
+
+
+def _add_frr(
+    env: jinja2.Environment,
+    node: NodeConfig,
+    common: dict[str, object],
+    topo: Topology,
+    addresses: dict[str, object],
+    networks: list[str],
+    area: int,
+    timers: object,
+    rri_prefixes: list[str],
+    gateway: bool,
+) -> None:
+    """FRR (zebra + ospfd) on a node: /etc/labctl/frr.conf.in, the start script, and the capability FRR needs."""
+    interfaces = [
+        {
+            "network": network,
+            "address": str(addresses[network]),
+            "subnet": str(IPNetwork(str(topo.networks[network].subnet)).cidr),
+            # a gateway can die at any moment: it must never be the DR of the LAN
+            "priority": 0 if gateway else None,
+            "priority_why": "a gateway may die at any moment: never the DR, the inside router stays DR",
+        }
+        for network in networks
+    ]
+    ctx = common | {"node": node.name, "role": node.role, "interfaces": interfaces, "area": area,
+                    "timers": timers, "rri_prefixes": rri_prefixes, "router_id": interfaces[0]["address"]}
+    node.files["/etc/labctl/frr.conf.in"] = env.get_template("frr.conf.j2").render(ctx)
+    node.files["/etc/labctl/frr.sh"] = env.get_template("frr.sh.j2").render(ctx)
+    node.capabilities.append("SYS_ADMIN")
 
 
 def _split_include(topo: Topology) -> list[str]:

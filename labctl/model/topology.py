@@ -275,6 +275,12 @@ class Topology(Strict):
         """The HSRP group whose VIP is the IKE/ESP endpoint (first one flagged `crypto`)."""
         return next((i for i in self.ha.interfaces if i.crypto), self.ha.interfaces[0])
 
+    def peer_ike_address(self, peer: str) -> str:
+        """Where a remote peer talks IKE/ESP from: its address on the VIP's network, else (the VIP is routed,
+        e.g. behind an edge router in single-interface) the first address it lists."""
+        addresses = self.peers[peer].addresses
+        return str(addresses.get(self.crypto_interface.network, next(iter(addresses.values()))))
+
     def with_overrides(self, overrides: dict[str, object]) -> Topology:
         """The same lab with `up` overrides applied: `redundancy`, `hello`/`hold` (durations)."""
         topo = self

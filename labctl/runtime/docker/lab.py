@@ -27,7 +27,7 @@ from labctl.runtime.docker import firewall
 Progress = Callable[[str], None]
 
 IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest",
-                  "client": "labctl/node:latest", "radius": "labctl/node:latest"}
+                  "client": "labctl/node:latest", "radius": "labctl/node:latest", "router": "labctl/node:latest"}
 
 
 BRIDGE_PREFIX = "lc"
@@ -128,7 +128,7 @@ def create_node(
         },
         networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
         host_config=client.api.create_host_config(
-            cap_add=["NET_ADMIN", "NET_RAW"],
+            cap_add=["NET_ADMIN", "NET_RAW", *config.capabilities],
             devices=["/dev/net/tun:/dev/net/tun:rwm"],
             sysctls={
                 "net.ipv4.ip_forward": "1",
