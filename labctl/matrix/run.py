@@ -1,0 +1,208 @@
+"""Run a matrix: each cell on a fresh lab (up, failover, events, down whatever happens), judged against
+its expectation. Cells that share a lab name or overlapping subnets run one after another; such groups
+run in parallel up to --jobs."""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import docker
+
+from labctl.errors import LabctlError
+from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
+
+
+def check_expectation(expect: Expect, verdict: dict[str, Any]) -> list[str]:
+    """Why a verdict does not meet the expectation (empty: it does). Pure, for tests and reports."""
+    mismatches = []
+    got = verdict.get("verdict")
+    if got != expect.verdict:
+        why = "; ".join(verdict.get("reasons") or []) or "no reasons given"
+        mismatches.append(f"expected verdict {expect.verdict.upper()}, got {str(got).upper()}"
+                          + (f" ({why})" if got == "fail" else ""))
+    if expect.ike_sa_preserved is not None and verdict.get("ike_sa_preserved") != expect.ike_sa_preserved:
+        mismatches.append(f"expected ike_sa_preserved={str(expect.ike_sa_preserved).lower()}, "
+                          f"got {str(verdict.get('ike_sa_preserved')).lower()}")
+    if expect.child_sa is not None and verdict.get("child_sa") not in expect.child_sa:
+        mismatches.append(f"expected child_sa {' or '.join(expect.child_sa)}, got {verdict.get('child_sa')}")
+    if expect.reason is not None and got == "fail" and not any(
+            expect.reason.lower() in r.lower() for r in verdict.get("reasons") or []):
+        mismatches.append(f"expected a reason containing {expect.reason!r}, got: "
+                          + ("; ".join(verdict.get("reasons") or []) or "none"))
+    return mismatches
+
+
+@dataclass
+class CellResult:
+    cell: Cell
+    status: str = "pending"  # met | unmet | error | skipped
+    mismatches: list[str] = field(default_factory=list)
+    error: str | None = None
+    verdict: dict[str, Any] | None = None
+    events: list[dict[str, Any]] = field(default_factory=list)
+    started_at: float | None = None
+    seconds: float = 0.0
+    stages: dict[str, float] = field(default_factory=dict)  # up, failover, down seconds
+
+    @property
+    def met(self) -> bool:
+        return self.status == "met"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.cell.to_dict(), "status": self.status, "met": self.met, "mismatches": self.mismatches,
+                "error": self.error, "started_at": self.started_at, "seconds": round(self.seconds, 3),
+                "stages": {k: round(v, 3) for k, v in self.stages.items()}, "verdict": self.verdict,
+                "events": self.events}
+
+
+class Reporter(Protocol):
+    def started(self, cell: Cell) -> None: ...
+    def stage(self, cell: Cell, message: str) -> None: ...
+    def finished(self, result: CellResult) -> None: ...
+
+
+class QuietReporter:
+    def started(self, cell: Cell) -> None:
+        pass
+
+    def stage(self, cell: Cell, message: str) -> None:
+        pass
+
+    def finished(self, result: CellResult) -> None:
+        pass
+
+
+@dataclass
+class MatrixResult:
+    matrix: Matrix
+    results: list[CellResult]
+    started_at: float
+    seconds: float
+    jobs: int
+    shard: tuple[int, int] | None = None
+    filters: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(r.met for r in self.results)
+
+    def totals(self) -> dict[str, int]:
+        counts = {"cells": len(self.results), "met": 0, "unmet": 0, "error": 0, "skipped": 0}
+        for r in self.results:
+            counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+
+def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> CellResult:
+    """One cell: fresh lab, failover (no recovery: the lab goes anyway), events, then down in any case."""
+    from labctl import orchestrate
+    from labctl.controller.verdict import failover
+    from labctl.matrix import events
+    from labctl.runtime.docker import lab as runtime
+
+    result = CellResult(cell, started_at=round(time.time(), 3))
+    began = time.monotonic()
+    mark = began
+
+    def stage(name: str) -> None:
+        nonlocal mark
+        now = time.monotonic()
+        result.stages[name] = now - mark
+        mark = now
+
+    try:
+        reporter.stage(cell, "up")
+        orchestrate.up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
+                       progress=lambda m: reporter.stage(cell, f"up: {m}"), client=client,
+                       overrides=cell.overrides())
+        stage("up")
+        reporter.stage(cell, f"failover: {cell.fault_name}")
+        verdict = failover(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link,
+                           rate=cell.settings.rate, max_outage_ms=cell.settings.max_outage_ms,
+                           converge_timeout=cell.settings.converge_timeout_s(), recover=False,
+                           progress=lambda m: reporter.stage(cell, f"failover: {m}"))
+        stage("failover")
+        result.verdict = verdict.to_dict()
+        try:
+            topo, _ = orchestrate.load_running(client, cell.lab)
+            result.events = events.collect(client, topo, verdict.timeline)
+        except (LabctlError, docker.errors.DockerException) as exc:
+            result.events = []
+            result.verdict.setdefault("notes", []).append(f"timeline events unavailable: {exc}")
+        result.mismatches = check_expectation(cell.expect, result.verdict)
+        result.status = "unmet" if result.mismatches else "met"
+    except LabctlError as exc:
+        result.status, result.error = "error", str(exc)
+    except Exception as exc:  # a bug must not leave labs behind nor stop the other cells
+        result.status, result.error = "error", f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
+    finally:
+        reporter.stage(cell, "down")
+        try:
+            runtime.down(client, cell.lab)
+        except Exception as exc:  # noqa: BLE001 - reported on the cell, the run goes on
+            result.status = "error"
+            result.error = (result.error or "") + f"\ncleanup of lab {cell.lab} failed: {exc}"
+        if result.started_at is not None:
+            stage("down")
+        result.seconds = time.monotonic() - began
+    if result.status == "error":
+        result.mismatches = [f"cell did not complete: {result.error.splitlines()[0] if result.error else '?'}"]
+    return result
+
+
+def check_labs_free(client: docker.DockerClient, cells: list[Cell]) -> None:
+    """Never take over a lab someone else is running: every cell's lab name must be free."""
+    from labctl.runtime.docker import lab as runtime
+
+    running = runtime.list_labs(client)
+    busy = sorted({c.lab for c in cells if c.lab in running})
+    if busy:
+        raise LabctlError(f"lab(s) {', '.join(busy)} already running: the matrix needs them fresh and removes "
+                          f"them after each cell (`labctl down {busy[0]}` first, or --filter those cells out)")
+
+
+def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Reporter | None = None,
+               client: docker.DockerClient | None = None, stop: threading.Event | None = None,
+               shard: tuple[int, int] | None = None, filters: list[str] | None = None) -> MatrixResult:
+    """Run `cells` (already filtered/sharded), in parallel where labs allow; results in cell order."""
+    from labctl import orchestrate
+    from labctl.runtime.docker import images
+
+    reporter = reporter or QuietReporter()
+    stop = stop or threading.Event()
+    client = client or orchestrate.runtime_client()
+    started_at, began = time.time(), time.monotonic()
+    results = {c.id: CellResult(c) for c in cells}
+    if cells:
+        check_labs_free(client, cells)
+        images.ensure_images(client)  # once, before the workers race for it
+
+    def run_group(group: list[Cell]) -> None:
+        for cell in group:
+            if stop.is_set():
+                results[cell.id].status = "skipped"
+                results[cell.id].mismatches = ["not run (interrupted)"]
+                reporter.finished(results[cell.id])
+                continue
+            reporter.started(cell)
+            results[cell.id] = run_cell(client, cell, reporter)
+            reporter.finished(results[cell.id])
+
+    groups = exclusive_groups(cells)
+    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups) or 1))) as pool:
+        futures = [pool.submit(run_group, g) for g in groups]
+        try:
+            for future in futures:
+                future.result()
+        except KeyboardInterrupt:
+            stop.set()  # running cells finish and clean up; the rest are skipped
+            for future in futures:
+                future.result()
+            raise
+    return MatrixResult(matrix, [results[c.id] for c in cells], round(started_at, 3),
+                        time.monotonic() - began, jobs, shard, list(filters or []))
