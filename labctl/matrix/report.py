@@ -153,14 +153,18 @@ def timeline_svg(verdict: dict[str, Any] | None, events: list[dict[str, Any]], w
                            f' gap, {d.get("lost", 0)} lost</text>')
         else:
             lane_events = [e for e in events if e["lane"] == kind and e["node"] == name]
-            for n, e in enumerate(lane_events):
+            free = [0.0, 0.0]  # x where each of the two label rows is free again (labels never overlap)
+            for e in lane_events:
                 ex = x(e["time"] - fault_at)
                 color = "#1a73e8" if kind == "hsrp" else "#9334e6"
                 out.append(f'<line x1="{ex}" y1="{y + 4}" x2="{ex}" y2="{y + lane_h - 4}" stroke="{color}" '
                            f'stroke-width="2"><title>{_esc(e["detail"])}</title></line>')
-                if n < 12:
-                    out.append(f'<text x="{ex + 3}" y="{y + 12 + (n % 2) * 13}" fill="{color}">'
-                               f'<title>{_esc(e["detail"])}</title>{_esc(e["text"][:38])}</text>')
+                row = next((r for r in (0, 1) if ex >= free[r]), None)
+                if row is not None:  # otherwise the marker's tooltip still tells
+                    text = e["text"][:38]
+                    free[row] = ex + 3 + len(text) * 5.6 + 6
+                    out.append(f'<text x="{ex + 3}" y="{y + 12 + row * 13}" fill="{color}">'
+                               f'<title>{_esc(e["detail"])}</title>{_esc(text)}</text>')
     out.append(f'<line x1="{x(0)}" y1="{top - 8}" x2="{x(0)}" y2="{height - 26}" stroke="#c5221f" '
                'stroke-width="2" stroke-dasharray="5,3"/>')
     out.append(f'<text x="{x(0)}" y="{top - 10}" text-anchor="middle" fill="#c5221f">fault</text>')
