@@ -156,6 +156,10 @@ def wait_ready(
     until("charon answering on " + ", ".join(strong_nodes),
           lambda: all(runtime.exec_in(client, lab, n, ["swanctl", "--stats"], timeout=3)[0] == 0 for n in strong_nodes))
     until("an HSRP Active gateway", lambda: active_gateway(client, topo) is not None)
+    if topo.easyvpn:
+        from labctl.easyvpn import wait_clients
+
+        wait_clients(client, topo, until)
     if inside and remote:
         target = host_address(topo, remote)
         until(f"ping {inside} -> {remote} ({target}) through the tunnel",

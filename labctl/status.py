@@ -52,7 +52,7 @@ def lab_status(client: docker.DockerClient, lab: str) -> dict[str, Any]:
             "ike_sas": [],
             "child_sas": [],
         }
-        if state.running and state.role in ("ha-gateway", "peer"):
+        if state.running and state.role in ("ha-gateway", "peer", "client"):
             sas = node_sas(client, lab, state.name)
             entry["ike_sas"] = [{k: v for k, v in sa.items() if k != "child_sas"} for sa in sas]
             entry["child_sas"] = [child | {"ike_sa": sa["name"], "ike_uniqueid": sa["uniqueid"]}
@@ -67,4 +67,20 @@ def lab_status(client: docker.DockerClient, lab: str) -> dict[str, Any]:
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         nodes = list(pool.map(one, states))
-    return {"lab": lab, "nodes": nodes}
+    result: dict[str, Any] = {"lab": lab, "nodes": nodes}
+    if any(state.role == "client" for state in states):
+        result["easyvpn_clients"] = _easyvpn_clients(client, lab)
+    return result
+
+
+def _easyvpn_clients(client: docker.DockerClient, lab: str) -> list[dict[str, Any]]:
+    """Per Easy VPN client: virtual IP and state, or why it is not connected (from its own charon)."""
+    from labctl.easyvpn import client_reports
+    from labctl.errors import LabctlError
+    from labctl.orchestrate import load_running
+
+    try:
+        topo, _sabotage = load_running(client, lab)
+    except (LabctlError, OSError) as exc:
+        return [{"error": f"cannot read the lab's topology: {exc}"}]
+    return client_reports(client, topo)

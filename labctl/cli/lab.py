@@ -101,6 +101,18 @@ def status(lab_or_topology: str | None, as_json: bool) -> None:
     for row in status_rows(data):
         table.add_row(*row)
     console.print(table)
+    if data.get("easyvpn_clients"):
+        clients = Table("client", "user", "virtual IP", "state", "IKE SA (SPIs)", "reason", title="Easy VPN clients",
+                        box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        for c in data["easyvpn_clients"]:
+            if "error" in c:
+                console.print(c["error"])
+                continue
+            sa = c.get("ike_sa") or {}
+            spis = f"{sa.get('initiator_spi', '')[:8]}/{sa.get('responder_spi', '')[:8]}" if sa else "-"
+            state = c["state"] + (" (expected to fail)" if c.get("expect_failure") else "")
+            clients.add_row(c["name"], c["user"], c.get("virtual_ip") or "-", state, spis, c.get("reason") or "")
+        console.print(clients)
 
 
 @main.command()

@@ -26,7 +26,7 @@ def inject(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
 def sync(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
     """Make the RRI routes exactly `prefixes` (`reverse-route remote-peer`: one /32 per connected client
     comes and goes with its IKE SA); returns those now present."""
-    wanted = set(prefixes)
+    wanted = {p.removesuffix("/32") for p in prefixes}  # the kernel lists host routes without /32
     for stale in set(installed()) - wanted:
         _ip("route", "del", stale, "proto", RRI_PROTO)
     for prefix in wanted - set(installed()):
@@ -36,7 +36,7 @@ def sync(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
 
 def client_routes(sas: list[dict], states: tuple[str, ...] = ("ESTABLISHED",)) -> list[str]:
     """Host routes to the virtual IPs of remote-access clients (`remote_vips` of their IKE SAs)."""
-    return sorted({f"{vip.split('/')[0]}/32" for sa in sas if sa.get("state") in states
+    return sorted({vip.split("/")[0] for sa in sas if sa.get("state") in states
                    for vip in sa.get("remote_vips", []) if ":" not in vip})
 
 

@@ -44,7 +44,9 @@ class Redundancy(enum.Enum):
 def sa_keys(ike_sas: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     """Identity of SAs for comparing nodes: IKE SPI pairs and CHILD SPI pairs."""
     ike = {f"{sa['initiator_spi']}_{sa['responder_spi']}" for sa in ike_sas}
-    child = {f"{c['spi_in']}_{c['spi_out']}" for sa in ike_sas for c in sa["child_sas"]}
+    # IKEv1 keeps a rekeyed CHILD_SA (REKEYED) until it expires; the standby only needs the installed ones
+    child = {f"{c['spi_in']}_{c['spi_out']}" for sa in ike_sas for c in sa["child_sas"]
+             if c.get("state", "INSTALLED") == "INSTALLED"}
     return ike, child
 
 
