@@ -95,8 +95,11 @@ class TrafficProbe:
     """A running probe between the lab's first inside host and first remote host."""
 
     def __init__(self, client: docker.DockerClient, topo: Topology, rate: float = DEFAULT_RATE,
-                 max_duration: float = 120.0, port: int = PORT) -> None:
-        inside, remote = inside_and_remote_hosts(topo)
+                 max_duration: float = 120.0, port: int = PORT,
+                 endpoints: tuple[tuple[str, str], tuple[str, str]] | None = None) -> None:
+        """`endpoints` ((node, address it sends to), (node, address it sends to)) replaces the default pair
+        (e.g. an inside host and an Easy VPN client's virtual IP)."""
+        inside, remote = (endpoints[0][0], endpoints[1][0]) if endpoints else inside_and_remote_hosts(topo)
         if not inside or not remote:
             raise LabctlError(f"lab {topo.name} needs a host in {topo.crypto.local_subnets} and one in "
                               f"{topo.crypto.remote_subnets} to probe the tunnel")
@@ -104,7 +107,8 @@ class TrafficProbe:
             raise LabctlError("--rate must be positive")
         self.client, self.lab, self.rate, self.port = client, topo.name, rate, port
         self.max_duration = max_duration
-        self.hosts = {inside: host_address(topo, remote), remote: host_address(topo, inside)}
+        self.hosts = dict(endpoints) if endpoints else {inside: host_address(topo, remote),
+                                                        remote: host_address(topo, inside)}
         self.run = secrets.token_hex(4)
         self.started_at: float | None = None  # wall clock
         self.stopped = False

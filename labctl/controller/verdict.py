@@ -210,6 +210,11 @@ def failover(
     topo, sabotage = load_running(client, lab)
     if fault in ("recover", "link-up"):
         raise LabctlError(f"{fault} repairs, it is not a failover fault")
+    if topo.easyvpn and not topo.peers:  # remote access: the Easy VPN clients judge
+        from labctl.controller.ezfailover import failover_clients
+
+        return failover_clients(client, topo, sabotage, fault, node, link, rate, max_outage_ms, converge_timeout,
+                                recover, progress)
     peers = list(topo.peers)
     if not peers:
         raise LabctlError(f"lab {lab} has no remote peer to judge the failover from")

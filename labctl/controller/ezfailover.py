@@ -1,0 +1,157 @@
+"""`labctl failover` for a remote-access lab: every Easy VPN client is a judge.
+
+Same procedure as the site-to-site verdict (`verdict.failover`), but the parties that would have to
+re-negotiate are the clients: a probe runs between the inside host and each connected client's virtual
+IP (both directions); before and after the fault each client's IKE SA (SPIs + unique id) and virtual IP
+are recorded from the client's own charon, and `reverse-route remote-peer` must follow the Active node.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import docker
+
+from labctl.agent.probe import PORT
+from labctl.controller.faults import make_fault, wait_whole
+from labctl.controller.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
+from labctl.controller.verdict import SETTLE, Verdict, count_log_events, peer_log_since, peer_log_size, rri_routes
+from labctl.easyvpn import client_reports, inside_host
+from labctl.errors import LabctlError
+from labctl.model.topology import Topology
+from labctl.orchestrate import active_gateway
+
+BASELINE = 1.0
+
+
+def judge_clients(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+                  probes: dict[str, ProbeResult], client_logs: dict[str, dict[str, int]], expect_move: bool) -> None:
+    """Fill the verdict from what each client held before/after, its probe and its log (pure)."""
+    reasons = verdict.reasons
+    stateful = verdict.mode == "stateful"
+    preserved, child_states = True, []
+    for name, old in before.items():
+        new = after.get(name) or {}
+        old_sa, new_sa = old.get("ike_sa") or {}, new.get("ike_sa") or {}
+        same_ike = bool(new_sa) and all(old_sa.get(k) == new_sa.get(k)
+                                        for k in ("uniqueid", "initiator_spi", "responder_spi"))
+        same_ike = same_ike and client_logs.get(name, {}).get("new_ike_sa", 0) == 0
+        preserved &= same_ike
+        old_spis = {(c["spi_in"], c["spi_out"]) for c in old_sa.get("child_sas", []) if c.get("state") == "INSTALLED"}
+        new_spis = {(c["spi_in"], c["spi_out"]) for c in new_sa.get("child_sas", []) if c.get("state") == "INSTALLED"}
+        child = "lost" if not new_spis else "renegotiated" if not same_ike else \
+            "same" if new_spis & old_spis else "rekeyed"
+        child_states.append(child)
+        if stateful and not same_ike:
+            reasons.append(f"{name}: IKE SA not preserved (" + (
+                "no IKE SA any more" if not new_sa else "the client negotiated a new IKE SA") + ")")
+        if new.get("virtual_ip") != old.get("virtual_ip"):
+            reasons.append(f"{name}: virtual IP {old.get('virtual_ip')} -> {new.get('virtual_ip') or 'none'} "
+                           "(the pool lease did not survive)")
+        if stateful and child not in ("same", "rekeyed"):
+            reasons.append(f"{name}: CHILD_SA {child}")
+    verdict.ike_sa_preserved = preserved
+    order = ["lost", "renegotiated", "rekeyed", "same"]
+    verdict.child_sa = min(child_states, key=order.index) if child_states else "lost"
+    verdict.outage_ms = {d.name: d.longest_gap_ms for p in probes.values() for d in p.directions}
+    verdict.lost_packets = sum(d.lost for p in probes.values() for d in p.directions)
+    verdict.probe = {name: p.to_dict() for name, p in probes.items()}
+    verdict.peer_log = {k: sum(log.get(k, 0) for log in client_logs.values())
+                        for k in {k for log in client_logs.values() for k in log}}
+    if not verdict.converged:
+        reasons.append("no convergence: traffic did not flow both ways between the inside host and every client "
+                       "with an Active gateway before the timeout")
+    if verdict.new_active is None:
+        reasons.append("no gateway is HSRP Active after the fault")
+    elif expect_move and verdict.new_active == verdict.fault_node:
+        reasons.append(f"the faulted node {verdict.fault_node} is still Active: no takeover happened")
+    for direction, ms in verdict.outage_ms.items():
+        if ms > verdict.max_outage_ms:
+            reasons.append(f"outage {direction} {ms:.0f} ms > {verdict.max_outage_ms:.0f} ms allowed")
+    if verdict.new_active and verdict.rri:
+        want = {str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")}
+        missing = sorted(want - set(verdict.rri.get(verdict.new_active, [])))
+        if missing:
+            reasons.append(f"RRI: new active {verdict.new_active} has no route to client(s) {', '.join(missing)} "
+                           "(reverse-route remote-peer did not follow the takeover)")
+        for node, routes in verdict.rri.items():
+            if node != verdict.new_active and routes:
+                reasons.append(f"RRI: {node} is not Active but still injects {', '.join(routes)}")
+    verdict.verdict = "fail" if reasons else "pass"
+
+
+def failover_clients(
+    client: docker.DockerClient, topo: Topology, sabotage: tuple[str, ...], fault: str, node: str | None,
+    link: str | None, rate: float = DEFAULT_RATE, max_outage_ms: float | None = None,
+    converge_timeout: float | None = None, recover: bool = True, progress: Any = lambda _m: None,
+) -> Verdict:
+    """Run one failover experiment on a running Easy VPN lab, judged by every connected client."""
+    lab = topo.name
+    target = inside_host(topo)
+    if target is None:
+        raise LabctlError(f"lab {lab} has no host in the split-include networks to probe the clients from")
+    progress("checking the lab is whole")
+    wait_whole(client, topo, timeout=60.0)
+    before = {r["name"]: r for r in client_reports(client, topo) if r["state"] == "connected"}
+    if not before:
+        raise LabctlError(f"lab {lab}: no Easy VPN client is connected: nothing to judge")
+    old_active = active_gateway(client, topo)
+    chosen = make_fault(client, topo, fault, node, link)
+    timeout = converge_timeout or topo.failover.converge_timeout / 1000
+    stateful = topo.redundancy == "stateful"
+    if max_outage_ms is None:
+        max_outage_ms = topo.failover.max_outage_ms if stateful else timeout * 1000
+    verdict = Verdict(lab, topo.redundancy, list(sabotage), chosen.describe(), chosen.node, old_active, None,
+                      max_outage_ms=float(max_outage_ms))
+    verdict.sa_before = list(before.values())
+    log_offsets = {name: peer_log_size(client, lab, name) for name in before}
+    per_client_rate = max(1.0, rate / len(before))
+    probes = {name: TrafficProbe(client, topo, per_client_rate, max_duration=timeout + 60, port=PORT + 1 + i,
+                                 endpoints=((target[0], report["virtual_ip"]), (name, target[1])))
+              for i, (name, report) in enumerate(before.items())}
+    progress(f"probe at {per_client_rate:.0f} pps both ways between {target[0]} and each of {', '.join(before)}")
+    results: dict[str, ProbeResult] = {}
+    try:
+        for probe in probes.values():
+            probe.start()
+        time.sleep(BASELINE)
+        idle = [name for name, probe in probes.items() if not probe.flowing(since=0.0, fresh=0.5)]
+        if idle:
+            raise LabctlError(f"no probe traffic to {', '.join(idle)} before the fault: the lab is not healthy")
+        progress(f"injecting {chosen.describe()}")
+        fault_at = time.monotonic()
+        verdict.timeline = {"fault_at": round(time.time(), 3)}
+        chosen.inject()
+        expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
+        deadline = fault_at + timeout
+        while time.monotonic() < deadline:
+            active = active_gateway(client, topo)
+            moved = active is not None and (not expect_move or active != chosen.node)
+            if moved and all(p.flowing(since=fault_at + 0.05) for p in probes.values()):
+                verdict.converged = True
+                verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
+                verdict.timeline["converged_at"] = round(time.time(), 3)
+                break
+            time.sleep(0.1)
+        progress("converged" if verdict.converged else "no convergence before the timeout")
+        time.sleep(SETTLE)
+    finally:
+        for name, probe in probes.items():
+            if probe.started_at is not None:
+                results[name] = probe.stop()
+    verdict.new_active = active_gateway(client, topo)
+    after = {r["name"]: r for r in client_reports(client, topo)}
+    verdict.sa_after = [after[name] for name in before if name in after]
+    logs = {name: count_log_events(peer_log_since(client, lab, name, offset)) for name, offset in log_offsets.items()}
+    for gateway in topo.ha.nodes:
+        verdict.rri[gateway] = rri_routes(client, lab, gateway)
+    judge_clients(verdict, before, after, results, logs, expect_move)
+    if not stateful:
+        verdict.notes.append("stateless redundancy: no state sync, clients must re-negotiate (DPD)")
+    if recover:
+        progress("recovering the lab (undo, preempt)")
+        if not chosen.instant:
+            chosen.undo()
+        wait_whole(client, topo)
+    return verdict
