@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 LABCTL := $(VENV)/bin/labctl
 TOPOLOGY ?= topologies/dual-interface.yaml
 
-.PHONY: setup images up down status test unit docker-test lint bench clean
+.PHONY: setup images up down status test unit docker-test lint bench clean matrix matrix-quick compose
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -44,3 +44,14 @@ bench: images
 
 clean:
 	rm -rf $(VENV) out reports
+
+# failover matrix (see matrices/): the CI subset takes a few minutes, the full one ~15 min with --jobs 2
+matrix-quick: images
+	$(LABCTL) matrix matrices/quick.yaml --out reports/matrix-quick
+
+matrix: images
+	$(LABCTL) matrix matrices/default.yaml --jobs 2 --out reports/matrix-default
+
+# regenerate the top-level demo compose file after changing the default topology or the templates
+compose: setup
+	$(LABCTL) render $(TOPOLOGY) --compose --out docker-compose.yml

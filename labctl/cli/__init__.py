@@ -63,7 +63,7 @@ def main() -> None:
 
 def _register() -> None:
     """Import the command modules so they attach their commands to `main`."""
-    from labctl.cli import faults, lab, matrix, show  # noqa: F401
+    from labctl.cli import faults, graph, lab, matrix, show  # noqa: F401
 
 
 _register()

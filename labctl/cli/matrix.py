@@ -30,7 +30,8 @@ class LiveReporter:
                                  TextColumn("{task.fields[summary]}"), TimeElapsedColumn(), console=err_console)
         self.task = self.progress.add_task("cells", total=total, summary="")
         self.counts = {"met": 0, "unmet": 0, "error": 0, "skipped": 0}
-        self.live = Live(self.render(), console=err_console, refresh_per_second=4, transient=False)
+        self.live = Live(self.render(), console=err_console, refresh_per_second=4, transient=False,
+                         redirect_stdout=False, redirect_stderr=False)
 
     def render(self) -> Group:
         table = Table(box=None, show_header=False, pad_edge=False)

@@ -1,0 +1,147 @@
+"""`labctl render TOPOLOGY --compose`: the lab as one docker-compose file, for people without labctl.
+
+Same containers (names, labels, addresses, capabilities, sysctls), same internal networks (names, bridge
+names, labels, gateway on .254) as `labctl up`, so `labctl status/failover/down LAB` work on a compose lab.
+Each node's rendered files are written by its entrypoint from here-documents, so the one file is all
+compose needs. ESP always runs in userspace (kernel-libipsec): it works on every kernel.
+
+Docker drops routed traffic on internal bridges (see runtime/docker/firewall.py). A `firewall` service on
+the host network inserts the same per-bridge DOCKER-USER ACCEPT rules `labctl up` adds (tagged with the lab
+label: `labctl down` removes them too) and deletes them when it is stopped (`docker-compose down`). The
+rules only let a lab bridge forward to itself: nothing is published, nothing leaves the lab.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import yaml
+from netaddr import IPNetwork
+
+from labctl import labels
+from labctl.model.topology import Topology
+from labctl.render import render_lab
+from labctl.runtime.docker.firewall import CHAIN
+from labctl.runtime.docker.lab import IMAGE_FOR_ROLE, bridge_name, container_name
+
+HEREDOC = "LABCTL_EOF"
+SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
+           "net.ipv4.conf.default.rp_filter": "0", "net.ipv6.conf.all.disable_ipv6": "1"}
+
+
+def _escape(text: str) -> str:
+    """Compose interpolates `$VAR`; `$$` is a literal dollar."""
+    return text.replace("$", "$$")
+
+
+def _write_files_script(files: dict[str, str], command: list[str]) -> str:
+    lines = ["set -e"]
+    for path, text in files.items():
+        if HEREDOC in text:
+            raise ValueError(f"{path} contains the here-document marker {HEREDOC}")
+        directory = path.rsplit("/", 1)[0] or "/"
+        mode = "755" if path.endswith(".sh") else "644"
+        lines += [f"mkdir -p {directory}", f"cat > {path} <<'{HEREDOC}'", text.rstrip("\n"), HEREDOC,
+                  f"chmod {mode} {path}"]
+    lines.append("exec " + " ".join(command))
+    return "\n".join(lines) + "\n"
+
+
+def firewall_script(lab: str, bridges: list[str]) -> str:
+    """Insert the lab's DOCKER-USER rules on the host, remove them on stop (idempotent both ways)."""
+    rule = f'DOCKER-USER -i "$$br" -o "$$br" -m comment --comment {labels.LAB}={lab} -j ACCEPT'
+    return "\n".join([
+        "set -u",
+        "ipt=iptables",
+        f"$$ipt -w -S {CHAIN} >/dev/null 2>&1 || ipt=iptables-legacy  # the host's backend",
+        f"bridges='{' '.join(bridges)}'",
+        "for br in $$bridges; do",
+        f"  $$ipt -w -C {rule} 2>/dev/null || $$ipt -w -I {rule}",
+        "done",
+        f'echo "lab {lab}: routed traffic allowed within bridges $$bridges ($$ipt)"',
+        "cleanup() {",
+        "  for br in $$bridges; do",
+        f"    while $$ipt -w -D {rule} 2>/dev/null; do :; done",
+        "  done",
+        f'  echo "lab {lab}: firewall rules removed"; exit 0',
+        "}",
+        "trap cleanup TERM INT",
+        "while :; do sleep 3600 & wait $$!; done",
+    ]) + "\n"
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def render_compose(topo: Topology, topology_label: str, sabotage: tuple[str, ...] = ()) -> str:
+    """The compose file text for `topo`; `topology_label` is what `labctl.topology` records (a path)."""
+    lab = topo.name
+    configs = render_lab(topo, topology_label, sabotage, libipsec=True)
+    networks: dict[str, Any] = {}
+    for name, net in topo.networks.items():
+        subnet = IPNetwork(str(net.subnet))
+        networks[name] = {
+            "name": f"labctl-{lab}-{name}",
+            "driver": "bridge",
+            "internal": True,
+            "driver_opts": {"com.docker.network.bridge.name": bridge_name(lab, name)},
+            "labels": {labels.LAB: lab, labels.NETWORK: name},
+            "ipam": {"config": [{"subnet": str(subnet), "gateway": str(subnet.broadcast - 1)}]},
+        }
+    services: dict[str, Any] = {
+        "firewall": {
+            "image": IMAGE_FOR_ROLE["ha-gateway"],
+            "container_name": container_name(lab, "firewall"),
+            "network_mode": "host",
+            "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "labels": {labels.LAB: lab, labels.NODE: "firewall", labels.ROLE: "firewall",
+                       labels.TOPOLOGY: topology_label, labels.SABOTAGE: ",".join(sabotage),
+                       labels.OVERRIDES: json.dumps({})},
+            "stop_grace_period": "5s",
+            "entrypoint": ["/bin/sh", "-c", firewall_script(lab, [bridge_name(lab, n) for n in topo.networks])],
+        }
+    }
+    for node, config in configs.items():
+        services[node] = {
+            "image": IMAGE_FOR_ROLE[config.role],
+            "container_name": container_name(lab, node),
+            "hostname": node,
+            "depends_on": ["firewall"],
+            "labels": {labels.LAB: lab, labels.NODE: node, labels.ROLE: config.role,
+                       labels.TOPOLOGY: topology_label, labels.SABOTAGE: ",".join(sabotage),
+                       labels.OVERRIDES: json.dumps({})},
+            "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "devices": ["/dev/net/tun:/dev/net/tun"],
+            "sysctls": dict(SYSCTLS),
+            "stop_grace_period": "3s",
+            "networks": {net: {"ipv4_address": str(ip)} for net, ip in topo.addresses_of(node).items()},
+            "entrypoint": ["/bin/sh", "-c", _escape(_write_files_script(config.files, config.command))],
+        }
+    header = (f"# Lab {lab}: {topo.description or 'labctl lab'}\n"
+              f"# Generated by `labctl render {topology_label} --compose` -- do not edit, re-generate.\n"
+              "# Needs the images labctl/node and labctl/host: `make images` (or `labctl images build`) once.\n"
+              "# Start: docker-compose up -d   (or: docker compose up -d)   Stop and remove: docker-compose down\n"
+              f"# Look: docker exec {container_name(lab, next(iter(topo.hosts), 'host'))} ping "
+              f"{_remote_host_address(topo)}   (or `labctl status {lab}` / `labctl watch {lab}`)\n"
+              "# The `firewall` service adds (and on stop removes) one DOCKER-USER rule per lab bridge so routed\n"
+              "# lab traffic can cross Docker's internal networks; nothing is published, nothing leaves the lab.\n")
+    body = yaml.dump({"version": "2.4", "services": services, "networks": networks}, Dumper=_Dumper,
+                     sort_keys=False, width=1000, default_flow_style=False)
+    return header + body
+
+
+def _remote_host_address(topo: Topology) -> str:
+    from labctl.orchestrate import host_address, inside_and_remote_hosts
+
+    _, remote = inside_and_remote_hosts(topo)
+    return host_address(topo, remote) if remote else "REMOTE"
