@@ -94,7 +94,7 @@ class Watcher:
             self.longest_gap = max(self.longest_gap, gap)
             line.append(f"{host} received {info['received']} gap now ")
             line.append(f"{gap:.0f} ms  ", "bold red" if gap > 200 else "green")
-        line.append(f"longest {self.longest_gap:.0f} ms", "bold")
+        line.append(f"longest seen at a refresh {self.longest_gap:.0f} ms", "bold")
         return line
 
     def render(self) -> Group:
