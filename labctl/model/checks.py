@@ -118,6 +118,9 @@ def _check_easyvpn(topo: Topology, nets: dict[str, IPNetwork], check_address: An
         if pool in net or net in pool:
             issues.append((("easyvpn", "pool", "subnet"), f"{pool} overlaps network {name} ({net}): the pool "
                            "must be routed through the tunnel, not be a lab network"))
+    if topo.redundancy == "stateful" and pool.version == 4 and pool.prefixlen > 29:
+        issues.append((("easyvpn", "pool", "subnet"), f"{pool} is too small for the synced (ha plugin) pool, "
+                       "which skips pools smaller than a /29"))
     for index, subnet in enumerate(ez.split_include):
         if not any(_net(subnet) in net for net in nets.values()):
             issues.append((("easyvpn", "split_include", index), f"{subnet} is not inside a lab network"))
