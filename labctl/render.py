@@ -70,7 +70,7 @@ def render_lab(
         ctx = common | {"node": name, "role": "ha-gateway", "ha": ha, "priority": spec.priority,
                         "groups": groups, "sync": sync, "redundancy": topo.redundancy,
                         "easyvpn": topo.easyvpn, "radius": _radius_context(topo)}
-        ctx |= {"routes": ha.routes, "ospf": bool(ha.ospf)}
+        ctx |= {"routes": ha.routes, "ospf": bool(ha.ospf), "tunnel_sources": [str(a) for a in ha.tunnel_sources]}
         ez_pools = [{"name": topo.easyvpn.pool.name, "subnet": str(topo.easyvpn.pool.subnet)}] if topo.easyvpn else []
         strongswan_ctx = ctx | {
             "libipsec": libipsec,

@@ -184,6 +184,21 @@ def _check_routing(topo: Topology, nets: dict[str, IPNetwork]) -> list[Issue]:
         elif any(topo.routers[n].ospf.timers != ospf.timers for n in speakers):  # type: ignore[union-attr]
             issues.append((("ha", "ospf", "timers"), f"hello/dead timers differ from the routers on {ospf.network!r} "
                            f"({', '.join(speakers)}): OSPF neighbours must agree on them"))
+
+    used = {IPAddress(str(a)) for node in topo.node_names() for a in topo.addresses_of(node).values()}
+    local = [_net(s) for s in topo.crypto.local_subnets]
+    sources = [IPAddress(str(a)) for a in topo.ha.tunnel_sources]
+    for index, source in enumerate(sources):
+        if not any(source in subnet for subnet in local):
+            issues.append((("ha", "tunnel_sources", index), f"{source} is not inside a crypto.local_subnets prefix"))
+        if source in used:
+            issues.append((("ha", "tunnel_sources", index), f"{source} is a node's address: pick an unused one"))
+    own = [IPAddress(str(a)) for spec in topo.ha.nodes.values() for a in spec.addresses.values()]
+    for index, subnet in enumerate(local):
+        if not any(a in subnet for a in own + sources):
+            issues.append((("crypto", "local_subnets", index), f"the gateways have no address in {subnet}: the "
+                           "userspace ESP (kernel-libipsec) cannot route into the tunnel; add an unused address of "
+                           "it to ha.tunnel_sources"))
     return issues
 
 

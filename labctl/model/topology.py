@@ -151,6 +151,9 @@ class HaPair(Strict):
     rri: bool = True
     routes: list[Route] = Field(default_factory=list)  # static routes on both gateways
     ospf: HaOspf | None = None
+    # kernel-libipsec routes into the tunnel only with a local address inside the local traffic selector: when a
+    # protected LAN sits behind an inside router, both gateways hold one of these on lo (never announced)
+    tunnel_sources: list[IPvAnyAddress] = Field(default_factory=list)
 
 
 class Peer(Strict):

@@ -29,6 +29,8 @@ STATUS_PATH = Path("/run/labctl/sidecar-status.json")
 TICK = 0.05  # link tracking and status refresh period
 SA_POLL = 0.4
 PEER_FRESH = 2.0
+COLD_GRACE = 6.0  # seconds a standby may stay COLD (bulk sync in progress) before it forces a resync
+BULK_RESYNC_BACKOFF = 15.0
 
 
 class Sidecar:
@@ -46,6 +48,9 @@ class Sidecar:
         self.interfaces: dict[str, str] = {}  # network name -> ifname
         self.link_up: dict[str, bool] = {}
         self.rri_routes: list[str] = []
+        self.reloading = False
+        self.cold_since: float | None = None
+        self.last_bulk_resync = 0.0
         self.started = time.time()
         self.changes: dict[tuple[str, int], tuple[int, float]] = {}  # (ifname, group) -> (count, wall time)
         hsrp = config["hsrp"]
@@ -179,6 +184,21 @@ class Sidecar:
             if self.config["ha_plugin"]:
                 self.charon.ha_command("-1")
                 self.event("ha", "segment 1 deactivated")
+                asyncio.ensure_future(self.reload_charon())
+
+    async def reload_charon(self) -> None:
+        """A node that gives up Active reloads (as IOS does) so it re-syncs from the new active.
+
+        Keeping its own copy would leave it SAs the new active has since rekeyed or deleted, and a later
+        takeover would resurrect them.
+        """
+        self.reloading = True
+        try:
+            self.event("charon", "reloading charon to resync from the active")
+            await asyncio.to_thread(self.charon.stop)
+            await asyncio.to_thread(self.charon.start)
+        finally:
+            self.reloading = False
 
     async def become_active(self) -> None:
         """Segment, VIP, RRI, then the CHILD_SA rekey that restores ESP sequence continuity."""
@@ -243,7 +263,7 @@ class Sidecar:
             self.driver.set_tracked(network, up)
 
     def check_charon(self, now: float) -> None:
-        if self.charon.running:
+        if self.charon.running or self.reloading:
             return
         self.event("charon", "charon is not running: leaving HSRP, restarting charon")
         self.driver.execute(self.router.stop(now))
@@ -272,7 +292,36 @@ class Sidecar:
             self.sas = [sa for sa in sas if sa["state"] in ("ESTABLISHED", "PASSIVE")]
             self.update_redundancy()
             await self.follow_clients()
+            await self.bulk_resync_if_needed()
             await asyncio.sleep(SA_POLL)
+
+    async def bulk_resync_if_needed(self) -> None:
+        """A standby whose synced state is wrong reloads charon to get a clean bulk sync (HA_RESYNC).
+
+        The ha plugin re-pushes whole IKE_SAs on every resync and its receiver does not deduplicate: a
+        standby that started while the active was syncing a new SA ends up with two PASSIVE copies (one
+        of them with a CHILD_SA the peer has since deleted), and a takeover would activate both. The same
+        reload also ends a STANDBY COLD that does not heal by itself.
+        """
+        if self.role != "standby" or not self.config["ha_plugin"] or self.reloading:
+            self.cold_since = None
+            return
+        now = time.monotonic()
+        if now - self.last_bulk_resync < BULK_RESYNC_BACKOFF:
+            return
+        identities = [(sa["initiator_spi"], sa["responder_spi"]) for sa in self.sas]
+        duplicated = len(identities) != len(set(identities))
+        if self.redundancy is Redundancy.STANDBY_COLD and self.peer_report:
+            self.cold_since = self.cold_since or now
+        else:
+            self.cold_since = None
+        stuck = self.cold_since is not None and now - self.cold_since > COLD_GRACE
+        if duplicated or stuck:
+            self.last_bulk_resync = now
+            self.cold_since = None
+            reason = "duplicate synced IKE_SAs" if duplicated else f"STANDBY COLD for over {COLD_GRACE:.0f}s"
+            self.event("sso", f"bulk resync: {reason}")
+            await self.reload_charon()
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()

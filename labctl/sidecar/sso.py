@@ -61,6 +61,8 @@ def derive_state(
     if not stateful or peer is None or peer.get("state") != Redundancy.ACTIVE.label:
         return Redundancy.STANDBY_COLD
     my_ike, my_child = sa_keys(mine)
+    if len(my_ike) != len(mine):
+        return Redundancy.STANDBY_COLD  # duplicated synced IKE_SAs: a takeover would activate stale copies
     peer_ike, peer_child = set(peer.get("ike", [])), set(peer.get("child", []))
     return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_child <= my_child else Redundancy.STANDBY_COLD
 
