@@ -212,12 +212,29 @@ def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg
         list(pool.map(lambda c: _remove_container(c), containers))
     progress(f"{len(containers)} containers removed")
     networks = client.networks.list(filters=labels.lab_filter(lab))
-    for network in networks:
-        with contextlib.suppress(NotFound):
-            network.remove()
-    progress(f"{len(networks)} networks removed")
+    stuck = [network.name for network in networks if not _remove_network(network)]
+    progress(f"{len(networks) - len(stuck)} networks removed")
+    if stuck:  # Docker 20.10 can keep a stale endpoint of a removed container: harmless, `up` reuses the network
+        progress(f"left in place (Docker still counts an endpoint of a removed container): {', '.join(stuck)}")
     rules = firewall.remove_lab_rules(lab) if firewall.available() else 0
-    return {"containers": len(containers), "networks": len(networks), "firewall_rules": rules}
+    return {"containers": len(containers), "networks": len(networks) - len(stuck), "firewall_rules": rules}
+
+
+def _remove_network(network: Network, attempts: int = 30) -> bool:
+    """Docker can hold a just-removed container's endpoint for a moment ("has active endpoints"): retry briefly;
+    False if it never lets go."""
+    for attempt in range(attempts):
+        try:
+            network.remove()
+            return True
+        except NotFound:
+            return True
+        except APIError as exc:
+            if "active endpoints" not in str(exc):
+                raise
+            if attempt < attempts - 1:
+                time.sleep(0.1)
+    return False
 
 
 def _remove_container(container: Container) -> None:
