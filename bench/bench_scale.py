@@ -1,0 +1,92 @@
+"""Easy VPN scale: N clients (default 10, 50, 200) on the easy-vpn topology.
+
+Prints per N: time for `up` (every client connected with a pool address), time from the last client
+connected to the standby being STANDBY HOT, how many clients keep their IKE SA and virtual IP across a
+node kill of the Active gateway, and memory per gateway. A figure, not a test.
+
+    .venv/bin/python bench/bench_scale.py                 # 10 50 200
+    .venv/bin/python bench/bench_scale.py 10 --settle 15
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from labctl import orchestrate
+from labctl.easyvpn import client_reports
+from labctl.runtime.docker import lab as runtime
+from labctl.runtime.docker.client import get_client
+from labctl.status import sidecar_status
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def topology_for(count: int, workdir: Path) -> Path:
+    """The shipped easy-vpn lab with `count` clients, each with its own XAuth user."""
+    data = yaml.safe_load((ROOT / "topologies" / "easy-vpn.yaml").read_text())
+    data["name"] = "ezscale"
+    data["easyvpn"]["users"] = {f"user{i}": f"pass-{i:04d}" for i in range(1, count + 1)}
+    data["easyvpn"]["clients"]["count"] = count
+    data["easyvpn"]["clients"]["first_address"] = "10.31.0.20"  # room for 200 clients on the outside /24
+    path = workdir / f"ezscale-{count}.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def memory_mib(lab: str, node: str) -> float:
+    stats = get_client().containers.get(runtime.container_name(lab, node)).stats(stream=False)
+    return stats.get("memory_stats", {}).get("usage", 0) / 2**20
+
+
+def identities(topo) -> dict[str, tuple]:
+    return {r["name"]: (r["ike_sa"]["initiator_spi"], r["ike_sa"]["responder_spi"], r["virtual_ip"])
+            for r in client_reports(get_client(), topo) if r["state"] == "connected"}
+
+
+def run(count: int, workdir: Path, settle: float) -> None:
+    client = get_client()
+    path = topology_for(count, workdir)
+    topo = orchestrate.load(path, check_host=False)
+    runtime.down(client, topo.name)
+    try:
+        result = orchestrate.up(path, client=client, timeout=60 + count * 3)
+        stages = result.stages
+        connected = next((t for s, t in stages.items() if s.startswith("Easy VPN clients")), float("nan"))
+        hot = next((t for s, t in stages.items() if "STANDBY HOT" in s), float("nan"))
+        active = orchestrate.active_gateway(client, topo)
+        standby = next(n for n in topo.ha.nodes if n != active)
+        mem = {n: memory_mib(topo.name, n) for n in topo.ha.nodes}
+        before = identities(topo)
+        runtime.kill_node(client, topo.name, active)
+        deadline = time.monotonic() + settle
+        while time.monotonic() < deadline:
+            if (sidecar_status(client, topo.name, standby) or {}).get("role") == "active":
+                break
+            time.sleep(0.2)
+        time.sleep(settle / 2)
+        after = identities(topo)
+        kept = sum(1 for name, ident in before.items() if after.get(name) == ident)
+        print(f"{count:4} clients  up {result.seconds:6.1f}s  all connected at {connected:6.1f}s  "
+              f"STANDBY HOT {max(0.0, hot - connected):5.2f}s after the last connect  "
+              f"survived {kept}/{len(before)}  memory gw1 {mem['gw1']:.0f} MiB gw2 {mem['gw2']:.0f} MiB", flush=True)
+    finally:
+        runtime.down(client, topo.name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("counts", nargs="*", type=int, default=[10, 50, 200])
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait after the kill")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for count in args.counts:
+            run(count, Path(tmp), args.settle)
+
+
+if __name__ == "__main__":
+    main()
