@@ -71,12 +71,13 @@ def judge_clients(verdict: Verdict, before: dict[str, dict[str, Any]], after: di
             reasons.append(f"outage {direction} {ms:.0f} ms > {verdict.max_outage_ms:.0f} ms allowed")
     if verdict.new_active and verdict.rri:
         want = {str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")}
-        missing = sorted(want - set(verdict.rri.get(verdict.new_active, [])))
+        missing = sorted(want - set(verdict.rri.get(verdict.active_after or verdict.new_active, [])))
         if missing:
-            reasons.append(f"RRI: new active {verdict.new_active} has no route to client(s) {', '.join(missing)} "
+            holder = verdict.active_after or verdict.new_active
+            reasons.append(f"RRI: new active {holder} has no route to client(s) {', '.join(missing)} "
                            "(reverse-route remote-peer did not follow the takeover)")
         for node, routes in verdict.rri.items():
-            if node != verdict.new_active and routes:
+            if node != (verdict.active_after or verdict.new_active) and routes:
                 reasons.append(f"RRI: {node} is not Active but still injects {', '.join(routes)}")
     verdict.verdict = "fail" if reasons else "pass"
 
@@ -132,6 +133,8 @@ def failover_clients(
                 verdict.converged = True
                 verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
                 verdict.timeline["converged_at"] = round(time.time(), 3)
+                # judged as of the takeover: after a crash the node recovers by itself and may preempt back
+                verdict.new_active = active
                 break
             time.sleep(0.1)
         progress("converged" if verdict.converged else "no convergence before the timeout")
@@ -140,12 +143,13 @@ def failover_clients(
         for name, probe in probes.items():
             if probe.started_at is not None:
                 results[name] = probe.stop()
-    verdict.new_active = active_gateway(client, topo)
+    verdict.active_after = active_gateway(client, topo)
+    if not verdict.converged:
+        verdict.new_active = verdict.active_after
+    verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
     after = {r["name"]: r for r in client_reports(client, topo)}
     verdict.sa_after = [after[name] for name in before if name in after]
     logs = {name: count_log_events(peer_log_since(client, lab, name, offset)) for name, offset in log_offsets.items()}
-    for gateway in topo.ha.nodes:
-        verdict.rri[gateway] = rri_routes(client, lab, gateway)
     judge_clients(verdict, before, after, results, logs, expect_move)
     if not stateful:
         verdict.notes.append("stateless redundancy: no state sync, clients must re-negotiate (DPD)")

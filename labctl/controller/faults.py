@@ -239,7 +239,7 @@ class SidecarCrash(Fault):
     instant = True
 
     def inject(self) -> None:
-        _sh(self.client, self.topo, self.node, "pkill -9 -f labctl.sidecar", "sidecar crash")
+        _sh(self.client, self.topo, self.node, "pkill -9 -f 'labctl[.]sidecar'", "sidecar crash")
 
 
 class Recover(Fault):

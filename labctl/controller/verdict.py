@@ -98,8 +98,9 @@ class Verdict:
     fault: str
     fault_node: str
     old_active: str | None
-    new_active: str | None
+    new_active: str | None  # the gateway that took over (as of convergence)
     verdict: str = "fail"  # pass | fail
+    active_after: str | None = None  # Active at the end (after a crash the node may have preempted back)
     ike_sa_preserved: bool = False
     child_sa: str = "lost"
     outage_ms: dict[str, float] = field(default_factory=dict)  # per direction: longest gap
@@ -164,13 +165,14 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
         reasons.append(f"ESP replay drops on the peer ({replays} packets) during the outage: ESP sequence "
                        "continuity was restored too late")
     if rri_enabled_in_topology and verdict.new_active:
-        have = set(verdict.rri.get(verdict.new_active, []))
+        have = set(verdict.rri.get(verdict.active_after or verdict.new_active, []))
         missing = [p for p in rri_expected if p not in have]
         if missing:
-            reasons.append(f"RRI: new active {verdict.new_active} has no injected route to {', '.join(missing)} "
+            holder = verdict.active_after or verdict.new_active
+            reasons.append(f"RRI: new active {holder} has no injected route to {', '.join(missing)} "
                            "(reverse route injection did not follow the takeover)")
         for node, routes in verdict.rri.items():
-            if node != verdict.new_active and routes:
+            if node != (verdict.active_after or verdict.new_active) and routes:
                 reasons.append(f"RRI: {node} is not Active but still injects {', '.join(routes)}")
     if not stateful:
         verdict.notes.append("stateless redundancy: no state sync by design, the peer detects the loss (DPD) and "
@@ -253,6 +255,8 @@ def failover(
                 verdict.converged = True
                 verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
                 verdict.timeline["converged_at"] = round(time.time(), 3)
+                # judged as of the takeover: after a crash the node recovers by itself and may preempt back
+                verdict.new_active = active
                 break
             time.sleep(0.1)
         progress("converged" if verdict.converged else "no convergence before the timeout")
@@ -260,13 +264,14 @@ def failover(
     finally:
         result = probe.stop()
     verdict.timeline["probe_end"] = round((probe.started_at or 0.0) + result.duration_s, 3)
-    verdict.new_active = active_gateway(client, topo)
+    verdict.active_after = active_gateway(client, topo)
+    if not verdict.converged:
+        verdict.new_active = verdict.active_after
+    verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
     after = established(node_sas(client, lab, peer))
     verdict.sa_after = [asdict(sa) for sa in after]
     verdict.peer_log = count_log_events(peer_log_since(client, lab, peer, log_offset))
     verdict.ike_sa_preserved, verdict.child_sa = classify(before, after, verdict.peer_log)
-    for gateway in topo.ha.nodes:
-        verdict.rri[gateway] = rri_routes(client, lab, gateway)
     judge(verdict, result, type(chosen).moves_active and chosen.node in topo.ha.nodes,
           [str(s) for s in topo.crypto.remote_subnets], topo.ha.rri)
     if recover:

@@ -23,7 +23,7 @@ from typing import Any
 from labctl.sidecar import rri, swanctl
 from labctl.sidecar.charon import Charon
 from labctl.sidecar.hsrp import fsm, transport
-from labctl.sidecar.sso import Channel, Redundancy, derive_state, sa_keys
+from labctl.sidecar.sso import Channel, Redundancy, carrying_keys, derive_state, sa_keys
 
 STATUS_PATH = Path("/run/labctl/sidecar-status.json")
 TICK = 0.05  # link tracking and status refresh period
@@ -49,6 +49,8 @@ class Sidecar:
         self.link_up: dict[str, bool] = {}
         self.rri_routes: list[str] = []
         self.reloading = False
+        self.sas_generation = 0
+        self.dedup_done = False
         self.cold_since: float | None = None
         self.last_bulk_resync = 0.0
         self.started = time.time()
@@ -196,7 +198,9 @@ class Sidecar:
         try:
             self.event("charon", "reloading charon to resync from the active")
             await asyncio.to_thread(self.charon.stop)
+            self.forget_sas()
             await asyncio.to_thread(self.charon.start)
+            self.forget_sas()
         finally:
             self.reloading = False
 
@@ -268,7 +272,9 @@ class Sidecar:
         self.event("charon", "charon is not running: leaving HSRP, restarting charon")
         self.driver.execute(self.router.stop(now))
         self.withdraw_routes()
+        self.forget_sas()
         self.charon.start()
+        self.forget_sas()
         self.driver.execute(self.router.start(time.monotonic()))
 
     def on_sso(self, message: dict[str, Any]) -> None:
@@ -283,11 +289,19 @@ class Sidecar:
             self.redundancy = state
         ike, child = sa_keys(self.sas)
         self.channel.send({"node": self.config["node"], "state": state.label, "role": self.role,
-                           "ike": sorted(ike), "child": sorted(child)})
+                           "ike": sorted(ike), "child": sorted(child), "carrying": sorted(carrying_keys(self.sas))})
+
+    def forget_sas(self) -> None:
+        """A (re)started charon knows nothing yet: never judge HOT from the previous charon's SAs."""
+        self.sas = []
+        self.sas_generation += 1
 
     async def poll_sas(self) -> None:
         while True:
+            generation = self.sas_generation
             sas = await asyncio.to_thread(swanctl.list_sas)
+            if generation != self.sas_generation:
+                continue  # charon restarted while we were asking: this answer describes the old one
             # a standby holds synced IKE SAs as PASSIVE; the active's are ESTABLISHED
             self.sas = [sa for sa in sas if sa["state"] in ("ESTABLISHED", "PASSIVE")]
             self.update_redundancy()
@@ -305,18 +319,21 @@ class Sidecar:
         """
         if self.role != "standby" or not self.config["ha_plugin"] or self.reloading:
             self.cold_since = None
+            self.dedup_done = False
             return
         now = time.monotonic()
         if now - self.last_bulk_resync < BULK_RESYNC_BACKOFF:
             return
         identities = [(sa["initiator_spi"], sa["responder_spi"]) for sa in self.sas]
-        duplicated = len(identities) != len(set(identities))
+        # once per standby period: the copies come back when the active's own sync cache holds stale entries
+        duplicated = len(identities) != len(set(identities)) and not self.dedup_done
         if self.redundancy is Redundancy.STANDBY_COLD and self.peer_report:
             self.cold_since = self.cold_since or now
         else:
             self.cold_since = None
         stuck = self.cold_since is not None and now - self.cold_since > COLD_GRACE
         if duplicated or stuck:
+            self.dedup_done = self.dedup_done or duplicated
             self.last_bulk_resync = now
             self.cold_since = None
             reason = "duplicate synced IKE_SAs" if duplicated else f"STANDBY COLD for over {COLD_GRACE:.0f}s"

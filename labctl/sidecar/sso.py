@@ -41,6 +41,15 @@ class Redundancy(enum.Enum):
         return next((s for s in cls if s.label == label), cls.DISABLED)
 
 
+def _installed(sa: dict[str, Any]) -> bool:
+    return any(c.get("state", "INSTALLED") == "INSTALLED" for c in sa["child_sas"])
+
+
+def carrying_keys(ike_sas: list[dict[str, Any]]) -> set[str]:
+    """IKE SAs (SPI pairs) that hold at least one installed CHILD_SA."""
+    return {f"{sa['initiator_spi']}_{sa['responder_spi']}" for sa in ike_sas if _installed(sa)}
+
+
 def sa_keys(ike_sas: list[dict[str, Any]]) -> tuple[set[str], set[str]]:
     """Identity of SAs for comparing nodes: IKE SPI pairs and CHILD SPI pairs."""
     ike = {f"{sa['initiator_spi']}_{sa['responder_spi']}" for sa in ike_sas}
@@ -60,11 +69,12 @@ def derive_state(
         return Redundancy.INITIALIZATION
     if not stateful or peer is None or peer.get("state") != Redundancy.ACTIVE.label:
         return Redundancy.STANDBY_COLD
-    my_ike, my_child = sa_keys(mine)
-    if len(my_ike) != len(mine):
-        return Redundancy.STANDBY_COLD  # duplicated synced IKE_SAs: a takeover would activate stale copies
-    peer_ike, peer_child = set(peer.get("ike", [])), set(peer.get("child", []))
-    return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_child <= my_child else Redundancy.STANDBY_COLD
+    # HOT = every IKE SA of the active is held here, with a CHILD_SA wherever the active has one. CHILD SPIs
+    # need not match: the takeover rekeys every CHILD_SA (sequence continuity), and the ha plugin's
+    # re-pushes can leave stale extra copies here that a takeover only rekeys or lets expire.
+    my_ike, my_carrying = sa_keys(mine)[0], carrying_keys(mine)
+    peer_ike, peer_carrying = set(peer.get("ike", [])), set(peer.get("carrying", peer.get("ike", [])))
+    return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_carrying <= my_carrying else Redundancy.STANDBY_COLD
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from labctl.sidecar.sso import Channel, Redundancy, derive_state, sa_keys
+from labctl.sidecar.sso import Channel, Redundancy, carrying_keys, derive_state, sa_keys
 
 
 def sa(ispi: str, rspi: str, *children: tuple[str, str], state: str = "PASSIVE") -> dict:
@@ -17,7 +17,7 @@ ACTIVE_SAS = [sa("a1", "b1", ("c1", "d1"), state="ESTABLISHED")]
 
 def active_report(sas: list[dict]) -> dict:
     ike, child = sa_keys(sas)
-    return {"state": "ACTIVE", "ike": sorted(ike), "child": sorted(child)}
+    return {"state": "ACTIVE", "ike": sorted(ike), "child": sorted(child), "carrying": sorted(carrying_keys(sas))}
 
 
 def test_roles_map_to_ios_states() -> None:
@@ -37,11 +37,14 @@ def test_standby_is_hot_only_with_every_active_sa() -> None:
     assert derive_state("standby", True, True, [sa("a1", "b1", ("c1", "d1"))], None) is Redundancy.STANDBY_COLD
 
 
-def test_duplicated_synced_ike_sa_is_cold() -> None:
-    """The ha plugin can sync the same IKE_SA twice; a takeover would activate the stale copy."""
+def test_child_spis_need_not_match_but_a_child_must_exist() -> None:
+    """The takeover rekeys every CHILD_SA, so a re-pushed stale copy or an older child is still HOT."""
     report = active_report(ACTIVE_SAS)
     doubled = [sa("a1", "b1", ("c1", "d1")), sa("a1", "b1", ("c0", "d0"))]
-    assert derive_state("standby", True, True, doubled, report) is Redundancy.STANDBY_COLD
+    assert derive_state("standby", True, True, doubled, report) is Redundancy.STANDBY_HOT
+    assert derive_state("standby", True, True, [sa("a1", "b1", ("c0", "d0"))], report) is Redundancy.STANDBY_HOT
+    extra = [sa("a1", "b1", ("c1", "d1")), sa("zz", "yy")]
+    assert derive_state("standby", True, True, extra, report) is Redundancy.STANDBY_HOT
 
 
 def test_channel_accepts_only_authentic_fresh_messages() -> None:
