@@ -46,7 +46,7 @@ def judge_clients(verdict: Verdict, before: dict[str, dict[str, Any]], after: di
         if stateful and not same_ike:
             reasons.append(f"{name}: IKE SA not preserved (" + (
                 "no IKE SA any more" if not new_sa else "the client negotiated a new IKE SA") + ")")
-        if new.get("virtual_ip") != old.get("virtual_ip"):
+        if stateful and new.get("virtual_ip") != old.get("virtual_ip"):  # stateless: no lease sync, by design
             reasons.append(f"{name}: virtual IP {old.get('virtual_ip')} -> {new.get('virtual_ip') or 'none'} "
                            "(the pool lease did not survive)")
         if stateful and child not in ("same", "rekeyed"):
@@ -126,15 +126,18 @@ def failover_clients(
         chosen.inject()
         expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
         deadline = fault_at + timeout
+        taken_over_by = None  # after a crash the node recovers by itself and may preempt back before convergence
         while time.monotonic() < deadline:
             active = active_gateway(client, topo)
-            moved = active is not None and (not expect_move or active != chosen.node)
+            if active is not None and active != chosen.node:
+                taken_over_by = taken_over_by or active
+            moved = active is not None and (not expect_move or taken_over_by is not None)
             if moved and all(p.flowing(since=fault_at + 0.05) for p in probes.values()):
                 verdict.converged = True
                 verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
                 verdict.timeline["converged_at"] = round(time.time(), 3)
                 # judged as of the takeover: after a crash the node recovers by itself and may preempt back
-                verdict.new_active = active
+                verdict.new_active = taken_over_by or active
                 break
             time.sleep(0.1)
         progress("converged" if verdict.converged else "no convergence before the timeout")
@@ -145,7 +148,7 @@ def failover_clients(
                 results[name] = probe.stop()
     verdict.active_after = active_gateway(client, topo)
     if not verdict.converged:
-        verdict.new_active = verdict.active_after
+        verdict.new_active = taken_over_by or verdict.active_after
     verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
     after = {r["name"]: r for r in client_reports(client, topo)}
     verdict.sa_after = [after[name] for name in before if name in after]

@@ -247,16 +247,19 @@ def failover(
         chosen.inject()
         expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
         deadline = fault_at + timeout
+        taken_over_by = None  # after a crash the node recovers by itself and may preempt back before convergence
         while time.monotonic() < deadline:
             active = active_gateway(client, topo)
-            moved = active is not None and (not expect_move or active != chosen.node)
+            if active is not None and active != chosen.node:
+                taken_over_by = taken_over_by or active
+            moved = active is not None and (not expect_move or taken_over_by is not None)
             if moved and probe.flowing(since=fault_at + 0.05) and any(
                     sa.installed_spis() for sa in established(node_sas(client, lab, peer))):
                 verdict.converged = True
                 verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
                 verdict.timeline["converged_at"] = round(time.time(), 3)
                 # judged as of the takeover: after a crash the node recovers by itself and may preempt back
-                verdict.new_active = active
+                verdict.new_active = taken_over_by or active
                 break
             time.sleep(0.1)
         progress("converged" if verdict.converged else "no convergence before the timeout")
@@ -266,7 +269,7 @@ def failover(
     verdict.timeline["probe_end"] = round((probe.started_at or 0.0) + result.duration_s, 3)
     verdict.active_after = active_gateway(client, topo)
     if not verdict.converged:
-        verdict.new_active = verdict.active_after
+        verdict.new_active = taken_over_by or verdict.active_after
     verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
     after = established(node_sas(client, lab, peer))
     verdict.sa_after = [asdict(sa) for sa in after]

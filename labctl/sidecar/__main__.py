@@ -197,7 +197,7 @@ class Sidecar:
         self.reloading = True
         try:
             self.event("charon", "reloading charon to resync from the active")
-            await asyncio.to_thread(self.charon.stop)
+            await asyncio.to_thread(self.charon.kill)
             self.forget_sas()
             await asyncio.to_thread(self.charon.start)
             self.forget_sas()
@@ -284,6 +284,8 @@ class Sidecar:
         fresh = self.peer_report if time.monotonic() - self.peer_seen < PEER_FRESH else None
         stateful = self.config["ha_plugin"]
         state = derive_state(self.role, stateful, self.charon.running, self.sas, fresh)
+        if state is Redundancy.STANDBY_HOT and self.duplicated() and not self.dedup_done:
+            state = Redundancy.STANDBY_COLD  # the bulk resync that clears the copies is about to reload charon
         if state != self.redundancy:
             self.event("redundancy", f"my state {self.redundancy.label} -> {state.label}")
             self.redundancy = state
@@ -309,6 +311,10 @@ class Sidecar:
             await self.bulk_resync_if_needed()
             await asyncio.sleep(SA_POLL)
 
+    def duplicated(self) -> bool:
+        identities = [(sa["initiator_spi"], sa["responder_spi"]) for sa in self.sas]
+        return len(identities) != len(set(identities))
+
     async def bulk_resync_if_needed(self) -> None:
         """A standby whose synced state is wrong reloads charon to get a clean bulk sync (HA_RESYNC).
 
@@ -324,9 +330,8 @@ class Sidecar:
         now = time.monotonic()
         if now - self.last_bulk_resync < BULK_RESYNC_BACKOFF:
             return
-        identities = [(sa["initiator_spi"], sa["responder_spi"]) for sa in self.sas]
         # once per standby period: the copies come back when the active's own sync cache holds stale entries
-        duplicated = len(identities) != len(set(identities)) and not self.dedup_done
+        duplicated = self.duplicated() and not self.dedup_done
         if self.redundancy is Redundancy.STANDBY_COLD and self.peer_report:
             self.cold_since = self.cold_since or now
         else:

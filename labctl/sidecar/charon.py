@@ -60,6 +60,13 @@ class Charon:
             os.close(fd)
         return True
 
+    def kill(self) -> None:
+        """SIGKILL: a reload must not let charon shut down cleanly, which would send DELETEs for its
+        (possibly still ESTABLISHED) SAs to the peer and, through the ha plugin, to the new active."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=5)
+
     def stop(self) -> None:
         if self.running and self.process is not None:
             self.process.terminate()
