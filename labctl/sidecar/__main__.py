@@ -273,6 +273,7 @@ class Sidecar:
         self.driver.execute(self.router.stop(now))
         self.withdraw_routes()
         self.forget_sas()
+        self.write_status()  # the restart below blocks the loop: nobody may read "active" from us meanwhile
         self.charon.start()
         self.forget_sas()
         self.driver.execute(self.router.start(time.monotonic()))
