@@ -16,7 +16,15 @@ import docker
 from labctl.agent.probe import PORT
 from labctl.controller.faults import make_fault, wait_whole
 from labctl.controller.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
-from labctl.controller.verdict import SETTLE, Verdict, count_log_events, peer_log_since, peer_log_size, rri_routes
+from labctl.controller.verdict import (
+    SETTLE,
+    Verdict,
+    await_convergence,
+    count_log_events,
+    peer_log_since,
+    peer_log_size,
+    record_final_state,
+)
 from labctl.easyvpn import client_reports, inside_host
 from labctl.errors import LabctlError
 from labctl.model.topology import Topology
@@ -125,31 +133,16 @@ def failover_clients(
         verdict.timeline = {"fault_at": round(time.time(), 3)}
         chosen.inject()
         expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
-        deadline = fault_at + timeout
-        taken_over_by = None  # after a crash the node recovers by itself and may preempt back before convergence
-        while time.monotonic() < deadline:
-            active = active_gateway(client, topo)
-            if active is not None and active != chosen.node:
-                taken_over_by = taken_over_by or active
-            moved = active is not None and (not expect_move or taken_over_by is not None)
-            if moved and all(p.flowing(since=fault_at + 0.05) for p in probes.values()):
-                verdict.converged = True
-                verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
-                verdict.timeline["converged_at"] = round(time.time(), 3)
-                # judged as of the takeover: after a crash the node recovers by itself and may preempt back
-                verdict.new_active = taken_over_by or active
-                break
-            time.sleep(0.1)
+        taken_over_by = await_convergence(
+            client, topo, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
+            lambda: all(p.flowing(since=fault_at + 0.05) for p in probes.values()))
         progress("converged" if verdict.converged else "no convergence before the timeout")
         time.sleep(SETTLE)
     finally:
         for name, probe in probes.items():
             if probe.started_at is not None:
                 results[name] = probe.stop()
-    verdict.active_after = active_gateway(client, topo)
-    if not verdict.converged:
-        verdict.new_active = taken_over_by or verdict.active_after
-    verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
+    record_final_state(client, topo, verdict, taken_over_by)
     after = {r["name"]: r for r in client_reports(client, topo)}
     verdict.sa_after = [after[name] for name in before if name in after]
     logs = {name: count_log_events(peer_log_since(client, lab, name, offset)) for name, offset in log_offsets.items()}

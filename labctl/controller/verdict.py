@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,7 @@ import docker
 from labctl.controller.faults import make_fault, wait_whole
 from labctl.controller.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
 from labctl.errors import LabctlError
+from labctl.model.topology import Topology
 from labctl.orchestrate import active_gateway, load_running
 from labctl.runtime.docker import lab as runtime
 from labctl.status import node_sas
@@ -196,6 +198,41 @@ def peer_log_since(client: docker.DockerClient, lab: str, peer: str, offset: int
     return out if code == 0 else ""
 
 
+def await_convergence(
+    client: docker.DockerClient, topo: Topology, verdict: Verdict, fault_node: str, expect_move: bool,
+    fault_at: float, deadline: float, traffic_ok: Callable[[], bool],
+) -> str | None:
+    """Poll until a gateway has taken over (when the fault should move the Active) and `traffic_ok()`.
+
+    Fills the verdict's convergence fields as of that moment and returns the gateway that took over.
+    After a crash the node recovers by itself and may preempt back before traffic converges, so the
+    takeover is remembered as soon as it is seen, not read at the end.
+    """
+    taken_over_by = None
+    while time.monotonic() < deadline:
+        active = active_gateway(client, topo)
+        if active is not None and active != fault_node:
+            taken_over_by = taken_over_by or active
+        moved = active is not None and (not expect_move or taken_over_by is not None)
+        if moved and traffic_ok():
+            verdict.converged = True
+            verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
+            verdict.timeline["converged_at"] = round(time.time(), 3)
+            verdict.new_active = taken_over_by or active
+            break
+        time.sleep(0.1)
+    return taken_over_by
+
+
+def record_final_state(client: docker.DockerClient, topo: Topology, verdict: Verdict,
+                       taken_over_by: str | None) -> None:
+    """Who is Active once things settled, and where the RRI routes are (judged against that node)."""
+    verdict.active_after = active_gateway(client, topo)
+    if not verdict.converged:
+        verdict.new_active = taken_over_by or verdict.active_after
+    verdict.rri = {gateway: rri_routes(client, topo.name, gateway) for gateway in topo.ha.nodes}
+
+
 def failover(
     client: docker.DockerClient,
     lab: str,
@@ -246,31 +283,16 @@ def failover(
         verdict.timeline = {"probe_start": probe.started_at, "fault_at": round(time.time(), 3)}
         chosen.inject()
         expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
-        deadline = fault_at + timeout
-        taken_over_by = None  # after a crash the node recovers by itself and may preempt back before convergence
-        while time.monotonic() < deadline:
-            active = active_gateway(client, topo)
-            if active is not None and active != chosen.node:
-                taken_over_by = taken_over_by or active
-            moved = active is not None and (not expect_move or taken_over_by is not None)
-            if moved and probe.flowing(since=fault_at + 0.05) and any(
-                    sa.installed_spis() for sa in established(node_sas(client, lab, peer))):
-                verdict.converged = True
-                verdict.converge_ms = round((time.monotonic() - fault_at) * 1000, 1)
-                verdict.timeline["converged_at"] = round(time.time(), 3)
-                # judged as of the takeover: after a crash the node recovers by itself and may preempt back
-                verdict.new_active = taken_over_by or active
-                break
-            time.sleep(0.1)
+        taken_over_by = await_convergence(
+            client, topo, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
+            lambda: probe.flowing(since=fault_at + 0.05)
+            and any(sa.installed_spis() for sa in established(node_sas(client, lab, peer))))
         progress("converged" if verdict.converged else "no convergence before the timeout")
         time.sleep(SETTLE)
     finally:
         result = probe.stop()
     verdict.timeline["probe_end"] = round((probe.started_at or 0.0) + result.duration_s, 3)
-    verdict.active_after = active_gateway(client, topo)
-    if not verdict.converged:
-        verdict.new_active = taken_over_by or verdict.active_after
-    verdict.rri = {gateway: rri_routes(client, lab, gateway) for gateway in topo.ha.nodes}
+    record_final_state(client, topo, verdict, taken_over_by)
     after = established(node_sas(client, lab, peer))
     verdict.sa_after = [asdict(sa) for sa in after]
     verdict.peer_log = count_log_events(peer_log_since(client, lab, peer, log_offset))
