@@ -74,20 +74,31 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
               type=click.Choice([f for f in FAULT_NAMES if f not in ("recover", "link-up")]), help="Fault to inject.")
 @click.option("--node", help="Node to break (default: the HSRP Active gateway).")
 @click.option("--link", help="Link for link-down/loss (default outside).")
+@click.option("--percent", type=click.IntRange(1, 100), help="Loss percentage (loss only).")
 @click.option("--rate", default=1000.0, show_default=True, help="Probe packets per second, each direction.")
 @click.option("--max-outage-ms", type=float, help="Fail when a direction is silent longer (default: topology).")
 @click.option("--timeout", "converge_timeout", type=float, help="Seconds to wait for convergence (default: topology).")
 @click.option("--no-recover", is_flag=True, help="Leave the lab broken afterwards (default: undo, wait for preempt).")
+@click.option("--judge-recovery", is_flag=True,
+              help="Also judge the way back under traffic: undo, the preferred gateway preempts, sessions survive.")
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @clean_errors
-def failover(lab: str, fault: str, node: str | None, link: str | None, rate: float, max_outage_ms: float | None,
-             converge_timeout: float | None, no_recover: bool, as_json: bool) -> None:
+def failover(lab: str, fault: str, node: str | None, link: str | None, percent: int | None, rate: float,
+             max_outage_ms: float | None, converge_timeout: float | None, no_recover: bool, judge_recovery: bool,
+             as_json: bool) -> None:
     """Break LAB under traffic and judge the failover (exit code 0 only on PASS)."""
     from labctl.controller.verdict import failover as run_failover
+    from labctl.controller.verdict import failover_and_back
 
+    if judge_recovery and no_recover:
+        raise click.UsageError("--judge-recovery recovers the lab: it cannot go with --no-recover")
     with err_console.status("failover…") as status:
-        verdict = run_failover(_client(), lab, fault, node, link, rate, max_outage_ms, converge_timeout,
-                               recover=not no_recover, progress=status.update)
+        if judge_recovery:
+            verdict = failover_and_back(_client(), lab, fault, node, link, rate, max_outage_ms, converge_timeout,
+                                        progress=status.update, percent=percent)
+        else:
+            verdict = run_failover(_client(), lab, fault, node, link, rate, max_outage_ms, converge_timeout,
+                                   recover=not no_recover, progress=status.update, percent=percent)
     if as_json:
         emit_json(verdict.to_dict())
     else:
@@ -102,6 +113,11 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, rate: flo
         table.add_row("lost_packets", str(verdict.lost_packets))
         table.add_row("active", f"{verdict.old_active} -> {verdict.new_active}")
         table.add_row("converged", f"{verdict.converge_ms} ms" if verdict.converged else "no")
+        if verdict.recovery:
+            back = verdict.recovery
+            gaps = ", ".join(f"{ms:.0f}" for ms in back["outage_ms"].values())
+            table.add_row("way back", f"{back['old_active']} -> {back['active_after']}, outage {gaps} ms, "
+                          f"IKE SA kept {str(back['ike_sa_preserved']).lower()}, child_sa {back['child_sa']}")
         for reason in verdict.reasons:
             table.add_row("[red]reason[/]", reason)
         for note in verdict.notes:

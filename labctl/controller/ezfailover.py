@@ -14,13 +14,16 @@ from typing import Any
 import docker
 
 from labctl.agent.probe import PORT
-from labctl.controller.faults import make_fault, wait_whole
+from labctl.controller.faults import wait_whole
 from labctl.controller.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
 from labctl.controller.verdict import (
     SETTLE,
     Verdict,
     await_convergence,
+    choose_fault,
     count_log_events,
+    inject_fault,
+    no_takeover_reason,
     peer_log_since,
     peer_log_size,
     record_final_state,
@@ -28,7 +31,6 @@ from labctl.controller.verdict import (
 from labctl.easyvpn import client_reports, inside_host
 from labctl.errors import LabctlError
 from labctl.model.topology import Topology
-from labctl.orchestrate import active_gateway
 
 BASELINE = 1.0
 
@@ -73,7 +75,7 @@ def judge_clients(verdict: Verdict, before: dict[str, dict[str, Any]], after: di
     if verdict.new_active is None:
         reasons.append("no gateway is HSRP Active after the fault")
     elif expect_move and verdict.new_active == verdict.fault_node:
-        reasons.append(f"the faulted node {verdict.fault_node} is still Active: no takeover happened")
+        reasons.append(no_takeover_reason(verdict))
     for direction, ms in verdict.outage_ms.items():
         if ms > verdict.max_outage_ms:
             reasons.append(f"outage {direction} {ms:.0f} ms > {verdict.max_outage_ms:.0f} ms allowed")
@@ -94,19 +96,17 @@ def failover_clients(
     client: docker.DockerClient, topo: Topology, sabotage: tuple[str, ...], fault: str, node: str | None,
     link: str | None, rate: float = DEFAULT_RATE, max_outage_ms: float | None = None,
     converge_timeout: float | None = None, recover: bool = True, progress: Any = lambda _m: None,
+    percent: int | None = None,
 ) -> Verdict:
     """Run one failover experiment on a running Easy VPN lab, judged by every connected client."""
     lab = topo.name
     target = inside_host(topo)
     if target is None:
         raise LabctlError(f"lab {lab} has no host in the split-include networks to probe the clients from")
-    progress("checking the lab is whole")
-    wait_whole(client, topo, timeout=60.0)
+    chosen, old_active, expect_move = choose_fault(client, topo, fault, node, link, percent, progress)
     before = {r["name"]: r for r in client_reports(client, topo) if r["state"] == "connected"}
     if not before:
         raise LabctlError(f"lab {lab}: no Easy VPN client is connected: nothing to judge")
-    old_active = active_gateway(client, topo)
-    chosen = make_fault(client, topo, fault, node, link)
     timeout = converge_timeout or topo.failover.converge_timeout / 1000
     stateful = topo.redundancy == "stateful"
     if max_outage_ms is None:
@@ -131,8 +131,7 @@ def failover_clients(
         progress(f"injecting {chosen.describe()}")
         fault_at = time.monotonic()
         verdict.timeline = {"fault_at": round(time.time(), 3)}
-        chosen.inject()
-        expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
+        inject_fault(chosen, verdict)
         taken_over_by = await_convergence(
             client, topo, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
             lambda: all(p.flowing(since=fault_at + 0.05) for p in probes.values()))
@@ -149,7 +148,7 @@ def failover_clients(
     judge_clients(verdict, before, after, results, logs, expect_move)
     if not stateful:
         verdict.notes.append("stateless redundancy: no state sync, clients must re-negotiate (DPD)")
-    if recover:
+    if recover and not verdict.is_recovery:
         progress("recovering the lab (undo, preempt)")
         if not chosen.instant:
             chosen.undo()

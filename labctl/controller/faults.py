@@ -253,6 +253,9 @@ class Recover(Fault):
             make_fault(self.client, self.topo, found.fault, found.node, found.link, found.percent).undo()
         wait_whole(self.client, self.topo)
 
+    def describe(self) -> str:
+        return "recover (undo every fault, preempt back)"
+
 
 FAULTS: dict[str, type[Fault]] = {cls.name: cls for cls in (
     NodeKill, NodeStop, LinkDown, LinkUp, SyncPartition, Loss, CharonCrash, SidecarCrash, Recover)}
@@ -357,6 +360,11 @@ def list_faults(client: docker.DockerClient, topo: Topology) -> list[ActiveFault
     return found
 
 
+def preferred_gateway(topo: Topology) -> str:
+    """The gateway that is Active in a whole lab with preempt: the highest HSRP priority."""
+    return max(topo.ha.nodes, key=lambda n: topo.ha.nodes[n].priority)
+
+
 def wait_whole(client: docker.DockerClient, topo: Topology, timeout: float | None = None) -> None:
     """Wait until the lab is as `up` left it: every node running, tunnel passing traffic, standby hot,
     and (with preempt) the highest-priority gateway Active again."""
@@ -367,7 +375,7 @@ def wait_whole(client: docker.DockerClient, topo: Topology, timeout: float | Non
     deadline = started + timeout
     wait_ready(client, topo, deadline, lambda _m: None, {}, started)
     if topo.ha.hsrp.preempt:
-        preferred = max(topo.ha.nodes, key=lambda n: topo.ha.nodes[n].priority)
+        preferred = preferred_gateway(topo)
         while active_gateway(client, topo) != preferred:
             if time.monotonic() > deadline:
                 raise LabctlError(f"lab {topo.name}: {preferred} did not preempt back to Active in {timeout:.0f}s")

@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 
-from labctl.controller.faults import make_fault, wait_whole
+from labctl.controller.faults import Fault, make_fault, preferred_gateway, wait_whole
 from labctl.controller.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
 from labctl.errors import LabctlError
 from labctl.model.topology import Topology
@@ -119,6 +119,11 @@ class Verdict:
     probe: dict[str, Any] = field(default_factory=dict)
     # wall-clock instants for timeline plots: probe_start, fault_at, converged_at, probe_end
     timeline: dict[str, float | None] = field(default_factory=dict)
+    recovery: dict[str, Any] | None = None  # the way back (undo, preempt), judged the same way
+
+    @property
+    def is_recovery(self) -> bool:
+        return self.fault.startswith("recover")
 
     @property
     def passed(self) -> bool:
@@ -126,6 +131,12 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def no_takeover_reason(verdict: Verdict) -> str:
+    if verdict.is_recovery:
+        return f"no preemption: {verdict.fault_node} is still Active after the recovery"
+    return f"the faulted node {verdict.fault_node} is still Active: no takeover happened"
 
 
 def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected: list[str],
@@ -141,7 +152,7 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     if verdict.new_active is None:
         reasons.append("no gateway is HSRP Active after the fault")
     elif expect_move and verdict.new_active == verdict.fault_node:
-        reasons.append(f"the faulted node {verdict.fault_node} is still Active: no takeover happened")
+        reasons.append(no_takeover_reason(verdict))
     stateful = verdict.mode == "stateful"
     if stateful and not verdict.ike_sa_preserved:
         seen = verdict.peer_log.get("new_ike_sa", 0)
@@ -233,6 +244,37 @@ def record_final_state(client: docker.DockerClient, topo: Topology, verdict: Ver
     verdict.rri = {gateway: rri_routes(client, topo.name, gateway) for gateway in topo.ha.nodes}
 
 
+def choose_fault(client: docker.DockerClient, topo: Topology, fault: str, node: str | None, link: str | None,
+                 percent: int | None, progress: Any) -> tuple[Fault, str | None, bool]:
+    """(the fault, the Active before it, whether it must move the Active) for either kind of phase.
+
+    A failover starts from a whole lab. `recover` is the way back from a failover: it undoes the faults
+    and, with preempt, the preferred gateway must take the Active role back from the one that holds it.
+    """
+    if fault == "link-up":
+        raise LabctlError("link-up repairs, it is not a failover fault (`recover` judges the way back)")
+    if fault == "recover":
+        old_active = active_gateway(client, topo)
+        chosen = make_fault(client, topo, fault, old_active or preferred_gateway(topo))
+        expect_move = topo.ha.hsrp.preempt and old_active is not None and old_active != preferred_gateway(topo)
+        return chosen, old_active, expect_move
+    progress("checking the lab is whole")
+    wait_whole(client, topo, timeout=60.0)
+    old_active = active_gateway(client, topo)
+    chosen = make_fault(client, topo, fault, node, link, percent)
+    return chosen, old_active, type(chosen).moves_active and chosen.node in topo.ha.nodes
+
+
+def inject_fault(chosen: Fault, verdict: Verdict) -> None:
+    """Inject; a recovery that cannot make the lab whole is a finding, not a crash of the experiment."""
+    try:
+        chosen.inject()
+    except LabctlError as exc:
+        if chosen.name != "recover":
+            raise
+        verdict.reasons.append(f"the lab did not become whole again: {exc}")
+
+
 def failover(
     client: docker.DockerClient,
     lab: str,
@@ -244,24 +286,22 @@ def failover(
     converge_timeout: float | None = None,
     recover: bool = True,
     progress: Any = lambda _m: None,
+    percent: int | None = None,
 ) -> Verdict:
-    """Run one failover experiment on a running lab and return its verdict."""
+    """Run one failover experiment on a running lab and return its verdict.
+
+    `fault="recover"` judges the way back after a failover (undo, preempt) with the same procedure."""
     topo, sabotage = load_running(client, lab)
-    if fault in ("recover", "link-up"):
-        raise LabctlError(f"{fault} repairs, it is not a failover fault")
     if topo.easyvpn and not topo.peers:  # remote access: the Easy VPN clients judge
         from labctl.controller.ezfailover import failover_clients
 
         return failover_clients(client, topo, sabotage, fault, node, link, rate, max_outage_ms, converge_timeout,
-                                recover, progress)
+                                recover, progress, percent)
     peers = list(topo.peers)
     if not peers:
         raise LabctlError(f"lab {lab} has no remote peer to judge the failover from")
     peer = peers[0]
-    progress("checking the lab is whole")
-    wait_whole(client, topo, timeout=60.0)
-    old_active = active_gateway(client, topo)
-    chosen = make_fault(client, topo, fault, node, link)
+    chosen, old_active, expect_move = choose_fault(client, topo, fault, node, link, percent, progress)
     timeout = converge_timeout or topo.failover.converge_timeout / 1000
     stateful = topo.redundancy == "stateful"
     if max_outage_ms is None:
@@ -281,8 +321,7 @@ def failover(
         progress(f"injecting {chosen.describe()}")
         fault_at = time.monotonic()
         verdict.timeline = {"probe_start": probe.started_at, "fault_at": round(time.time(), 3)}
-        chosen.inject()
-        expect_move = type(chosen).moves_active and chosen.node in topo.ha.nodes
+        inject_fault(chosen, verdict)
         taken_over_by = await_convergence(
             client, topo, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
             lambda: probe.flowing(since=fault_at + 0.05)
@@ -297,11 +336,36 @@ def failover(
     verdict.sa_after = [asdict(sa) for sa in after]
     verdict.peer_log = count_log_events(peer_log_since(client, lab, peer, log_offset))
     verdict.ike_sa_preserved, verdict.child_sa = classify(before, after, verdict.peer_log)
-    judge(verdict, result, type(chosen).moves_active and chosen.node in topo.ha.nodes,
-          [str(s) for s in topo.crypto.remote_subnets], topo.ha.rri)
-    if recover:
+    judge(verdict, result, expect_move, [str(s) for s in topo.crypto.remote_subnets], topo.ha.rri)
+    if recover and not verdict.is_recovery:
         progress("recovering the lab (undo, preempt)")
         if not chosen.instant:
             chosen.undo()
         wait_whole(client, topo)
+    return verdict
+
+
+def attach_recovery(verdict: Verdict, back: Verdict) -> None:
+    """Fold the way back into the failover's verdict: its failures fail the whole experiment, and a
+    stateful IKE SA counts as preserved only if it survived both moves."""
+    verdict.recovery = back.to_dict()
+    verdict.reasons += [f"recovery: {reason}" for reason in back.reasons]
+    if verdict.mode == "stateful":
+        verdict.ike_sa_preserved = verdict.ike_sa_preserved and back.ike_sa_preserved
+    verdict.active_after = back.active_after
+    verdict.verdict = "fail" if verdict.reasons else "pass"
+
+
+def failover_and_back(
+    client: docker.DockerClient, lab: str, fault: str = "node-kill", node: str | None = None,
+    link: str | None = None, rate: float = DEFAULT_RATE, max_outage_ms: float | None = None,
+    converge_timeout: float | None = None, progress: Any = lambda _m: None, percent: int | None = None,
+) -> Verdict:
+    """The failover, then the recovery with preempt under traffic: the reference's "recovery" case,
+    where the sessions must survive the return of the preferred gateway as well."""
+    verdict = failover(client, lab, fault, node, link, rate, max_outage_ms, converge_timeout, recover=False,
+                       progress=progress, percent=percent)
+    back = failover(client, lab, "recover", rate=rate, max_outage_ms=max_outage_ms,
+                    converge_timeout=converge_timeout, recover=False, progress=lambda m: progress(f"way back: {m}"))
+    attach_recovery(verdict, back)
     return verdict

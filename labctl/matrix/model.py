@@ -3,7 +3,8 @@
     name: quick
     defaults: {rate: 200, converge_timeout: 40s}
     topologies: {dual: ../topologies/dual-interface.yaml}     # short name -> file (relative to this file)
-    faults: {link-down-outside: {fault: link-down, link: outside}}  # plain fault names need no entry
+    faults: {link-down-outside: {fault: link-down, link: outside},  # plain fault names need no entry
+             node-kill-recover: {fault: node-kill, recover: true}}  # and back, preempt judged too
     timers: {fast: {hello: 100ms, hold: 300ms}}                # `default` = the topology's own timers
     matrix:                                                    # groups; each is a cross product
       - {topologies: [dual], faults: [node-kill], modes: [stateful], timers: [default, fast],
@@ -53,6 +54,8 @@ class FaultSpec(_Strict):
     fault: str
     node: str | None = None
     link: str | None = None
+    percent: int | None = Field(default=None, ge=1, le=100)  # `loss` only
+    recover: bool = False  # then undo the fault under traffic, wait for preempt, and judge the way back
 
 
 class TimerSpec(_Strict):
@@ -258,7 +261,7 @@ def load_matrix(path: str | Path) -> Matrix:
                                            "a failover fault"))
                     continue
                 try:
-                    validate_args(topo, fault.fault, fault.node, fault.link, None)
+                    validate_args(topo, fault.fault, fault.node, fault.link, fault.percent)
                 except LabctlError as exc:
                     problems.append(_error(filename, lines, (*loc, "faults"), f"{name} on {short}: {exc}"))
                     continue

@@ -235,7 +235,14 @@ def to_html(result: MatrixResult) -> str:
                              + "</ul>")
             if r.error:
                 parts.append(f"<pre class=\"mono\">{_esc(r.error)}</pre>")
-            parts.append(timeline_svg(v, r.events))
+            back = v.get("recovery")
+            if back:
+                split = (back.get("timeline") or {}).get("probe_start") or float("inf")
+                parts.append(timeline_svg(v, [e for e in r.events if e["time"] < split]))
+                parts.append(f"<p class=\"mono\">the way back: {_esc(_summary(back))}</p>")
+                parts.append(timeline_svg(back, [e for e in r.events if e["time"] >= split]))
+            else:
+                parts.append(timeline_svg(v, r.events))
             parts.append("</div>")
     parts.append("</body></html>\n")
     return "".join(parts)

@@ -101,7 +101,7 @@ class MatrixResult:
 def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> CellResult:
     """One cell: fresh lab, failover (no recovery: the lab goes anyway), events, then down in any case."""
     from labctl import orchestrate
-    from labctl.controller.verdict import failover
+    from labctl.controller.verdict import failover, failover_and_back
     from labctl.matrix import events
     from labctl.runtime.docker import lab as runtime
 
@@ -122,15 +122,23 @@ def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> Cel
                        overrides=cell.overrides())
         stage("up")
         reporter.stage(cell, f"failover: {cell.fault_name}")
-        verdict = failover(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link,
-                           rate=cell.settings.rate, max_outage_ms=cell.settings.max_outage_ms,
-                           converge_timeout=cell.settings.converge_timeout_s(), recover=False,
-                           progress=lambda m: reporter.stage(cell, f"failover: {m}"))
+        measured = dict(rate=cell.settings.rate, max_outage_ms=cell.settings.max_outage_ms,
+                        converge_timeout=cell.settings.converge_timeout_s(),
+                        progress=lambda m: reporter.stage(cell, f"failover: {m}"), percent=cell.fault.percent)
+        if cell.fault.recover:
+            verdict = failover_and_back(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link,
+                                        **measured)
+        else:
+            verdict = failover(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link, recover=False,
+                               **measured)
         stage("failover")
         result.verdict = verdict.to_dict()
         try:
             topo, _ = orchestrate.load_running(client, cell.lab)
-            result.events = events.collect(client, topo, verdict.timeline)
+            window = dict(verdict.timeline)
+            if verdict.recovery:
+                window["probe_end"] = verdict.recovery["timeline"].get("probe_end") or window.get("probe_end")
+            result.events = events.collect(client, topo, window)
         except (LabctlError, docker.errors.DockerException) as exc:
             result.events = []
             result.verdict.setdefault("notes", []).append(f"timeline events unavailable: {exc}")

@@ -9,7 +9,7 @@ import pytest
 from labctl.agent.probe import summarize
 from labctl.controller.faults import FAULTS, link_network, validate_args
 from labctl.controller.probe import ProbeResult, direction
-from labctl.controller.verdict import SaIdentity, Verdict, classify, count_log_events, judge
+from labctl.controller.verdict import SaIdentity, Verdict, attach_recovery, classify, count_log_events, judge
 from labctl.errors import LabctlError
 from labctl.model.loader import load_topology
 
@@ -215,6 +215,36 @@ def test_stateless_renegotiation_passes_within_its_threshold_and_says_so() -> No
     v = verdict("stateless", ike_sa_preserved=False, child_sa="lost", max_outage_ms=30000.0)
     judge(v, probe_result({"a": 12000.0, "b": 12500.0}), True, [], False)
     assert v.verdict == "fail"
+
+
+def recovery(mode: str = "stateful", **kw: object) -> Verdict:
+    kw = {"new_active": "gw1", **kw}
+    v = verdict(mode, fault="recover (undo every fault, preempt back)", fault_node="gw2", old_active="gw2",
+                rri={"gw1": ["10.2.0.0/24"], "gw2": []}, **kw)
+    v.active_after = "gw1"
+    return v
+
+
+def test_a_preempt_that_keeps_the_sessions_passes_and_is_folded_into_the_failover() -> None:
+    back = recovery()
+    judge(back, probe_result(GOOD), True, ["10.2.0.0/24"], True)
+    assert back.verdict == "pass", back.reasons
+    first = verdict()
+    judge(first, probe_result(GOOD), True, ["10.2.0.0/24"], True)
+    attach_recovery(first, back)
+    assert first.verdict == "pass" and first.ike_sa_preserved is True
+    assert first.recovery["new_active"] == "gw1" and first.active_after == "gw1"
+
+
+def test_no_preemption_and_a_lost_ike_sa_on_the_way_back_fail_the_experiment() -> None:
+    back = recovery(new_active="gw2", ike_sa_preserved=False, child_sa="renegotiated", peer_log={"new_ike_sa": 1})
+    judge(back, probe_result(GOOD), True, [], False)
+    assert any(r.startswith("no preemption: gw2 is still Active") for r in back.reasons)
+    first = verdict()
+    judge(first, probe_result(GOOD), True, ["10.2.0.0/24"], True)
+    attach_recovery(first, back)
+    assert first.verdict == "fail" and first.ike_sa_preserved is False
+    assert any(r.startswith("recovery: IKE SA not preserved") for r in first.reasons)
 
 
 def test_verdict_to_dict_has_the_issue_fields() -> None:

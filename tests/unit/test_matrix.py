@@ -76,8 +76,21 @@ def test_shipped_default_matrix_lists_every_topology_and_fault() -> None:
         assert re.search(r"default\.yaml:\d+: field topologies\.\w+: topology file .* not found", str(exc))
         return
     faults = {c.fault.fault for c in matrix.cells}
-    assert {"node-kill", "link-down", "charon-crash", "sidecar-crash", "sync-partition"} <= faults
+    assert {"node-kill", "link-down", "charon-crash", "sidecar-crash", "sync-partition", "loss"} <= faults
+    assert any(c.fault.recover for c in matrix.cells)  # recovery with preempt
     assert {c.sabotage for c in matrix.cells} >= {"no-sync", "no-rekey", "no-rri"}
+
+
+def test_loss_and_recovery_cells(tmp_path: Path) -> None:
+    text = BASE.replace("faults:\n", "faults:\n  loss-10: {fault: loss, link: outside, percent: 10}\n"
+                        "  node-kill-recover: {fault: node-kill, recover: true}\n", 1)
+    text += "  - {topologies: [dual], faults: [loss-10, node-kill-recover], expect: {verdict: pass}}\n"
+    cells = {c.id: c for c in load_matrix(write(tmp_path, text)).cells}
+    loss = cells["dual/loss-10/stateful/default"].fault
+    assert (loss.fault, loss.link, loss.percent, loss.recover) == ("loss", "outside", 10, False)
+    assert cells["dual/node-kill-recover/stateful/default"].fault.recover is True
+    with pytest.raises(MatrixError, match=r"m\.yaml:\d+: field .*faults.*loss needs --percent"):
+        load_matrix(write(tmp_path, text.replace(", percent: 10", "")))
 
 
 def test_cross_product_ids_settings_and_overrides(tmp_path: Path) -> None:
