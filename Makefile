@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 LABCTL := $(VENV)/bin/labctl
 TOPOLOGY ?= topologies/dual-interface.yaml
 
-.PHONY: setup images up down status test unit docker-test lint bench clean matrix matrix-quick compose
+.PHONY: host-deps setup images up down status test unit docker-test lint bench clean matrix matrix-quick compose
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -14,8 +14,14 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
+# no registry and no debootstrap: install debootstrap first (the offline base image needs it)
 images: setup
+	@command -v debootstrap >/dev/null || docker image inspect debian:bookworm-slim >/dev/null 2>&1 \
+	  || docker pull -q debian:bookworm-slim >/dev/null 2>&1 || scripts/host-deps.sh debootstrap iptables
 	$(LABCTL) images build
+
+host-deps:
+	scripts/host-deps.sh
 
 up: images
 	$(LABCTL) up $(TOPOLOGY)
