@@ -376,8 +376,10 @@ def wait_whole(client: docker.DockerClient, topo: Topology, timeout: float | Non
     wait_ready(client, topo, deadline, lambda _m: None, {}, started)
     if topo.ha.hsrp.preempt:
         preferred = preferred_gateway(topo)
+        if active_gateway(client, topo) == preferred:
+            return
         while active_gateway(client, topo) != preferred:
             if time.monotonic() > deadline:
                 raise LabctlError(f"lab {topo.name}: {preferred} did not preempt back to Active in {timeout:.0f}s")
             time.sleep(0.1)
-        wait_ready(client, topo, deadline, lambda _m: None, {}, started)
+        wait_ready(client, topo, deadline, lambda _m: None, {}, started)  # the preempt moved the SAs again

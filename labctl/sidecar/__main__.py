@@ -31,6 +31,11 @@ SA_POLL = 0.4
 PEER_FRESH = 2.0
 COLD_GRACE = 6.0  # seconds a standby may stay COLD (bulk sync in progress) before it forces a resync
 BULK_RESYNC_BACKOFF = 15.0
+# charon's ha plugin asks the other node for a resync 1 s after it starts, and the other node answers with
+# every SA it holds, including the ones it received from us: an SA we negotiated before that request would
+# come back as a duplicate (and a PASSIVE twin of a live SA can swallow the peer's requests). So HSRP
+# starts, and the VIP can be claimed, only once charon's own startup resync is behind it.
+HA_STARTUP_RESYNC_GRACE = 1.5
 
 
 class Sidecar:
@@ -351,6 +356,9 @@ class Sidecar:
         self.charon.start()
         self.event("charon", f"started (ha plugin {'on' if self.config['ha_plugin'] else 'off'})")
         rri.withdraw()
+        if self.config["ha_plugin"]:
+            self.write_status()
+            await asyncio.sleep(HA_STARTUP_RESYNC_GRACE)
         endpoints = {}
         for (ifname, _number), grp in self.router.groups.items():
             endpoints.setdefault(ifname, transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version))
