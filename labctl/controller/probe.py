@@ -138,9 +138,12 @@ class TrafficProbe:
                 out[host] = None
         return out
 
-    def flowing(self, since: float, fresh: float = 0.3) -> bool:
-        """Both receivers got packets after monotonic time `since`, the latest within `fresh` seconds."""
-        for info in self.progress().values():
+    def flowing(self, since: float, fresh: float = 0.3, receivers: list[str] | None = None) -> bool:
+        """Both receivers (or the named ones) got packets after monotonic time `since`, the latest within
+        `fresh` seconds."""
+        for host, info in self.progress().items():
+            if receivers is not None and host not in receivers:
+                continue
             if not info or info.get("last_arrival") is None:
                 return False
             if info["last_arrival"] < since or info["now"] - info["last_arrival"] > fresh:

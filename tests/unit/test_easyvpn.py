@@ -174,3 +174,17 @@ def test_judge_clients_pass_and_each_failure_named() -> None:
                      "outage inside1->client2 9000 ms", "no route to client(s) 10.33.0.5",
                      "gw1 is not Active but still injects 10.33.0.1"):
         assert expected in text
+
+
+def test_stateless_client_with_a_new_virtual_ip_is_judged_by_its_own_stream() -> None:
+    before = {"client1": _client("10.33.0.1", "a", "c1"), "client2": _client("10.33.0.2", "b", "c2")}
+    swapped = {"client1": _client("10.33.0.2", "x", "n1"), "client2": _client("10.33.0.1", "y", "n2")}
+    probes = {"client1": _probe("client1", 7000), "client2": _probe("client2", 7000)}
+    probes["client1"].directions[0].longest_gap_ms = 60000.0  # inside1 kept sending to the old address
+    verdict = Verdict("easyvpn", "stateless", [], "node-kill", "gw1", "gw1", "gw2", converged=True,
+                      max_outage_ms=30000, rri={"gw1": [], "gw2": ["10.33.0.1", "10.33.0.2"]})
+    judge_clients(verdict, before, swapped, probes, {"client1": {"new_ike_sa": 1}, "client2": {"new_ike_sa": 1}}, True)
+    assert verdict.passed, verdict.reasons
+    assert verdict.child_sa == "renegotiated" and not verdict.ike_sa_preserved
+    assert "inside1->client1" not in verdict.outage_ms and verdict.outage_ms["client1->inside1"] == 7000
+    assert any("client1 re-negotiated with another virtual IP (10.33.0.1 -> 10.33.0.2" in n for n in verdict.notes)
