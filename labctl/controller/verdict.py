@@ -209,6 +209,16 @@ def peer_log_since(client: docker.DockerClient, lab: str, peer: str, offset: int
     return out if code == 0 else ""
 
 
+def became_active_since(client: docker.DockerClient, topo: Topology, node: str, since_wall: float) -> bool:
+    """The gateway's sidecar logged a move to the Active role after `since_wall`: a takeover shorter than
+    one poll (a crashed node that preempts straight back) still counts as a takeover."""
+    from labctl.matrix.events import sidecar_events
+
+    text = runtime.node_logs(client, topo.name, node, since=since_wall)
+    return any(e["kind"] == "role" and e["detail"].endswith("-> active")
+               for e in sidecar_events(node, text, since_wall, float("inf")))
+
+
 def await_convergence(
     client: docker.DockerClient, topo: Topology, verdict: Verdict, fault_node: str, expect_move: bool,
     fault_at: float, deadline: float, traffic_ok: Callable[[], bool],
@@ -220,10 +230,14 @@ def await_convergence(
     takeover is remembered as soon as it is seen, not read at the end.
     """
     taken_over_by = None
+    fault_wall = verdict.timeline.get("fault_at")
     while time.monotonic() < deadline:
         active = active_gateway(client, topo)
         if active is not None and active != fault_node:
             taken_over_by = taken_over_by or active
+        if expect_move and taken_over_by is None and fault_wall is not None:
+            taken_over_by = next((gw for gw in topo.ha.nodes
+                                  if gw != fault_node and became_active_since(client, topo, gw, fault_wall)), None)
         moved = active is not None and (not expect_move or taken_over_by is not None)
         if moved and traffic_ok():
             verdict.converged = True
