@@ -176,7 +176,8 @@ class Probe:
     # ---------------------------------------------------------------- run
     def progress(self) -> dict[str, Any]:
         return {"run": self.run, "received": len(self.seqs),
-                "last_arrival": self.arrivals[-1] if self.arrivals else None, "now": time.monotonic()}
+                "last_arrival": self.arrivals[-1] if self.arrivals else None,
+                "last_sent_at": self.send_times[-1] if self.send_times else None, "now": time.monotonic()}
 
     def write_progress(self, done: threading.Event) -> None:
         while not done.wait(0.1):

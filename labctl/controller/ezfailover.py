@@ -24,6 +24,7 @@ from labctl.controller.verdict import (
     count_log_events,
     inject_fault,
     no_takeover_reason,
+    note_no_takeover,
     peer_log_since,
     peer_log_size,
     record_final_state,
@@ -175,6 +176,7 @@ def failover_clients(
     verdict.sa_after = [after[name] for name in before if name in after]
     logs = {name: count_log_events(peer_log_since(client, lab, name, offset)) for name, offset in log_offsets.items()}
     judge_clients(verdict, before, after, results, logs, expect_move)
+    note_no_takeover(verdict, chosen)
     if not stateful:
         verdict.notes.append("stateless redundancy: no state sync, clients must re-negotiate (DPD)")
     if recover and not verdict.is_recovery:

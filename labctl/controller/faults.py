@@ -239,7 +239,17 @@ class SidecarCrash(Fault):
     instant = True
 
     def inject(self) -> None:
+        """Kill, then wait for the consequence: the restarted sidecar reloads charon. Until then the old
+        charon still carries traffic, and a verdict taken meanwhile would judge nothing."""
+        before = _sh(self.client, self.topo, self.node, "pgrep -x charon || true", "charon lookup").split()
         _sh(self.client, self.topo, self.node, "pkill -9 -f 'labctl[.]sidecar'", "sidecar crash")
+        deadline = time.monotonic() + 15.0
+        while time.monotonic() < deadline:
+            now = _sh(self.client, self.topo, self.node, "pgrep -x charon || true", "charon lookup").split()
+            if now and not set(now) & set(before):
+                return
+            time.sleep(0.1)
+        raise LabctlError(f"sidecar-crash on {self.node}: the restarted sidecar did not reload charon in 15 s")
 
 
 class Recover(Fault):

@@ -139,14 +139,16 @@ class TrafficProbe:
         return out
 
     def flowing(self, since: float, fresh: float = 0.3, receivers: list[str] | None = None) -> bool:
-        """Both receivers (or the named ones) got packets after monotonic time `since`, the latest within
-        `fresh` seconds."""
+        """Both receivers (or the named ones) got packets sent after monotonic time `since`, the latest
+        within `fresh` seconds. The send time matters: packets queued before a fault (a busy userspace ESP
+        path) can still arrive after it without anything having converged."""
         for host, info in self.progress().items():
             if receivers is not None and host not in receivers:
                 continue
             if not info or info.get("last_arrival") is None:
                 return False
-            if info["last_arrival"] < since or info["now"] - info["last_arrival"] > fresh:
+            sent = info.get("last_sent_at", info["last_arrival"])
+            if sent < since or info["last_arrival"] < since or info["now"] - info["last_arrival"] > fresh:
                 return False
         return True
 

@@ -235,7 +235,7 @@ def await_convergence(
         active = active_gateway(client, topo)
         if active is not None and active != fault_node:
             taken_over_by = taken_over_by or active
-        if expect_move and taken_over_by is None and fault_wall is not None:
+        if taken_over_by is None and fault_wall is not None:
             taken_over_by = next((gw for gw in topo.ha.nodes
                                   if gw != fault_node and became_active_since(client, topo, gw, fault_wall)), None)
         moved = active is not None and (not expect_move or taken_over_by is not None)
@@ -276,7 +276,14 @@ def choose_fault(client: docker.DockerClient, topo: Topology, fault: str, node: 
     wait_whole(client, topo, timeout=60.0)
     old_active = active_gateway(client, topo)
     chosen = make_fault(client, topo, fault, node, link, percent)
-    return chosen, old_active, type(chosen).moves_active and chosen.node in topo.ha.nodes
+    # a crash the node recovers from by itself need not end in a takeover: the sessions are the judges
+    return chosen, old_active, type(chosen).moves_active and not chosen.instant and chosen.node in topo.ha.nodes
+
+
+def note_no_takeover(verdict: Verdict, chosen: Fault) -> None:
+    if chosen.instant and verdict.new_active == chosen.node:
+        verdict.notes.append(f"no takeover: {chosen.node} recovered from the {chosen.name} and was Active again "
+                             "before the standby took over")
 
 
 def inject_fault(chosen: Fault, verdict: Verdict) -> None:
@@ -351,6 +358,7 @@ def failover(
     verdict.peer_log = count_log_events(peer_log_since(client, lab, peer, log_offset))
     verdict.ike_sa_preserved, verdict.child_sa = classify(before, after, verdict.peer_log)
     judge(verdict, result, expect_move, [str(s) for s in topo.crypto.remote_subnets], topo.ha.rri)
+    note_no_takeover(verdict, chosen)
     if recover and not verdict.is_recovery:
         progress("recovering the lab (undo, preempt)")
         if not chosen.instant:
