@@ -18,7 +18,7 @@ import pytest
 from labctl import orchestrate
 from labctl.controller import faults
 from labctl.controller.probe import run_probe
-from labctl.controller.verdict import Verdict, failover
+from labctl.controller.verdict import Verdict, failover, failover_and_back
 from labctl.runtime.docker import lab as runtime
 
 from .conftest import topology_path
@@ -94,6 +94,26 @@ def test_outside_link_down_passes(labs: Labs, docker_client) -> None:
     assert verdict.new_active != verdict.old_active
     topo, _ = orchestrate.load_running(docker_client, labs.name)
     assert faults.list_faults(docker_client, topo) == []  # recovered: the link is up again
+
+
+def test_recovery_with_preempt_is_judged_and_keeps_the_ike_sa(labs: Labs, docker_client) -> None:
+    """Kill the Active, then start it again: it waits for STANDBY HOT, preempts, and the peer keeps the
+    same IKE SA through both moves (the way back is measured under traffic like the failover)."""
+    verdict = failover_and_back(docker_client, labs.get(), "node-kill", rate=500)
+    assert verdict.passed, explain(verdict)
+    back = verdict.recovery
+    assert back is not None and back["verdict"] == "pass", back["reasons"]
+    assert (verdict.old_active, verdict.new_active) == (back["new_active"], back["old_active"])  # there and back
+    assert back["ike_sa_preserved"] is True and back["peer_log"]["new_ike_sa"] == 0
+    assert back["converged"] and all(ms > 0 for ms in back["outage_ms"].values())
+    assert verdict.ike_sa_preserved is True and verdict.active_after == verdict.old_active
+
+
+def test_loss_on_the_outside_link_moves_nothing_and_keeps_the_sessions(labs: Labs, docker_client) -> None:
+    verdict = failover(docker_client, labs.get(), "loss", link="outside", percent=10, rate=500)
+    assert verdict.passed, explain(verdict)
+    assert verdict.ike_sa_preserved is True and verdict.new_active == verdict.old_active
+    assert verdict.lost_packets > 0  # the loss was real: nftables numgen (or netem) dropped probe packets
 
 
 def test_failover_cli_exit_code_and_json(labs: Labs) -> None:
