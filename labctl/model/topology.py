@@ -201,7 +201,7 @@ class EasyVpnClients(Strict):
     """`count` Easy VPN client containers client1..N on `network`, from `first_address` upwards;
     client N logs in as the N-th user unless an override names another."""
 
-    count: int = Field(ge=1, le=50)
+    count: int = Field(ge=1, le=250)
     network: Name
     first_address: IPvAnyAddress
     overrides: dict[Name, EasyVpnClientOverride] = Field(default_factory=dict)
