@@ -75,7 +75,7 @@ def identities(topo) -> dict[str, tuple]:
             for r in client_reports(get_client(), topo) if r["state"] == "connected"}
 
 
-def run(count: int, workdir: Path, settle: float) -> None:
+def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None:
     client = get_client()
     path = topology_for(count, workdir)
     topo = orchestrate.load(path, check_host=False)
@@ -104,6 +104,10 @@ def run(count: int, workdir: Path, settle: float) -> None:
                 "other address": sum(1 for old, new in still.values() if old[2] != new[2])}
         why = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
         why = f" ({why})" if why else ""
+        if verbose:
+            for name in [n for n, ident in before.items() if after.get(n) != ident][:2]:
+                _, out = runtime.exec_in(client, topo.name, name, ["tail", "-n", "25", "/var/log/charon.log"])
+                print(f"--- {name} (lost its session) charon.log tail:\n{out}", flush=True)
         print(f"{count:4} clients  up {result.seconds:6.1f}s  all connected at {connected:6.1f}s  "
               f"standby STANDBY HOT {hot} after the last client's IKE SA  "
               f"survived {kept}/{len(before)}{why}  memory gw1 {mem['gw1']:.0f} MiB gw2 {mem['gw2']:.0f} MiB",
@@ -116,10 +120,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("counts", nargs="*", type=int, default=[10, 50, 200])
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait after the kill")
+    parser.add_argument("--verbose", action="store_true", help="show the log of clients that lost their session")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.counts:
-            run(count, Path(tmp), args.settle)
+            run(count, Path(tmp), args.settle, args.verbose)
 
 
 if __name__ == "__main__":
