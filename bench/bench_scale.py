@@ -61,8 +61,8 @@ def last_connect(topo) -> float:
 
 def hot_delay(topo, standby: str, since: float) -> str:
     """Seconds from `since` until the standby's sidecar logged STANDBY HOT (its own event stamps)."""
-    text = runtime.node_logs(get_client(), topo.name, standby, since=since - 60)
-    states = [e for e in sidecar_events(standby, text, since - 60, float("inf")) if e["kind"] == "redundancy"]
+    text = runtime.node_logs(get_client(), topo.name, standby, since=since - 600)
+    states = [e for e in sidecar_events(standby, text, since - 600, float("inf")) if e["kind"] == "redundancy"]
     after = [e for e in states if e["time"] >= since and e["detail"].endswith("STANDBY HOT")]
     if after:
         return f"{after[0]['time'] - since:5.2f}s"
@@ -88,6 +88,12 @@ def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None
         standby = next(n for n in topo.ha.nodes if n != active)
         hot = hot_delay(topo, standby, last_connect(topo))
         mem = {n: memory_mib(topo.name, n) for n in topo.ha.nodes}
+        ready = time.monotonic() + 60  # a client may have re-negotiated since `up`: kill only a HOT pair
+        while (sidecar_status(client, topo.name, standby) or {}).get("redundancy") != "STANDBY HOT":
+            if time.monotonic() > ready:
+                print(f"{count:4} clients: standby never STANDBY HOT before the kill", flush=True)
+                break
+            time.sleep(0.2)
         before = identities(topo)
         runtime.kill_node(client, topo.name, active)
         deadline = time.monotonic() + settle
