@@ -90,7 +90,17 @@ def ensure_network(client: docker.DockerClient, topo: Topology, name: str) -> Ne
             labels={labels.LAB: topo.name, labels.NETWORK: name},
         )
     except APIError as exc:
-        raise LabctlError(f"cannot create network {name} ({subnet}) for lab {topo.name}: {exc.explanation}") from None
+        hint = ""
+        if "overlaps" in str(exc.explanation):
+            users = [n.name for n in client.networks.list()
+                     if any(IPNetwork(c["Subnet"]) == subnet or subnet in IPNetwork(c["Subnet"])
+                            or IPNetwork(c["Subnet"]) in subnet
+                            for c in ((n.attrs.get("IPAM") or {}).get("Config") or []) if c.get("Subnet"))]
+            if users:
+                hint = (f" — {subnet} is used by {', '.join(users)} (a labctl network left after `down` holds a "
+                        "stale endpoint on Docker 20.10: restarting dockerd releases it)")
+        raise LabctlError(f"cannot create network {name} ({subnet}) for lab {topo.name}: {exc.explanation}"
+                          f"{hint}") from None
 
 
 def create_node(
