@@ -33,8 +33,10 @@ COLD_GRACE = 6.0  # seconds a standby may stay COLD (bulk sync in progress) befo
 BULK_RESYNC_BACKOFF = 15.0
 # charon's ha plugin asks the other node for a resync 1 s after it starts, and the other node answers with
 # every SA it holds, including the ones it received from us: an SA we negotiated before that request would
-# come back as a duplicate (and a PASSIVE twin of a live SA can swallow the peer's requests). So HSRP
-# starts, and the VIP can be claimed, only once charon's own startup resync is behind it.
+# come back as a duplicate (and a PASSIVE twin of a live SA can swallow the peer's requests). So the VIP
+# may be claimed only once charon's own startup resync is behind it. An election from Listen takes two
+# holdtimes (active timer, then standby timer) before a router can become Active; HSRP starts late only by
+# what is missing from that (1.5 s - 2 x 300 ms with msec timers, nothing with the 700 ms default).
 HA_STARTUP_RESYNC_GRACE = 1.5
 
 
@@ -356,9 +358,10 @@ class Sidecar:
         self.charon.start()
         self.event("charon", f"started (ha plugin {'on' if self.config['ha_plugin'] else 'off'})")
         rri.withdraw()
-        if self.config["ha_plugin"]:
+        election = 2 * self.config["hsrp"]["hold_ms"] / 1000
+        if self.config["ha_plugin"] and election < HA_STARTUP_RESYNC_GRACE:
             self.write_status()
-            await asyncio.sleep(HA_STARTUP_RESYNC_GRACE)
+            await asyncio.sleep(HA_STARTUP_RESYNC_GRACE - election)
         endpoints = {}
         for (ifname, _number), grp in self.router.groups.items():
             endpoints.setdefault(ifname, transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version))
