@@ -154,7 +154,7 @@ class Probe:
                 break
             if now >= next_check:
                 next_check = now + 0.05
-                if self.stop_file and os.path.exists(self.stop_file):
+                if self.stop_file and stop_due(self.stop_file):
                     break
             due = int((now - start) * self.rate) + 1
             if due - seq > MAX_BATCH:  # we were descheduled: do not burst, let the schedule slip
@@ -216,6 +216,20 @@ class Probe:
         if self.out:
             write_json(self.out, result)
         return result
+
+
+def stop_due(path: str) -> bool:
+    """The stop file exists and its instant (wall clock, when it holds one) has come. Both agents get the
+    same instant, so neither keeps sending into a receiver that already stopped (a false tail gap)."""
+    try:
+        with open(path) as handle:
+            text = handle.read().strip()
+    except OSError:
+        return False
+    try:
+        return time.time() >= float(text)
+    except ValueError:
+        return True
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

@@ -25,6 +25,7 @@ from labctl.runtime.docker import lab as runtime
 DEFAULT_RATE = 1000.0
 RESULT_DIR = "/run/labctl"
 START_DELAY = 0.6  # seconds between launching the agents and their common start instant
+STOP_DELAY = 0.4  # seconds between asking both agents to stop and their common stop instant
 
 
 @dataclass
@@ -153,9 +154,10 @@ class TrafficProbe:
         return True
 
     def stop(self, timeout: float = 10.0) -> ProbeResult:
-        """Ask both agents to stop and collect their reports."""
+        """Ask both agents to stop sending at the same instant and collect their reports."""
+        stop_at = time.time() + STOP_DELAY
         for host in self.hosts:
-            runtime.exec_in(self.client, self.lab, host, ["touch", self.path(".stop")])
+            runtime.exec_in(self.client, self.lab, host, ["sh", "-c", f"echo {stop_at:.3f} > {self.path('.stop')}"])
         self.stopped = True
         reports: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout

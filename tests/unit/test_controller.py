@@ -295,3 +295,18 @@ def test_every_fault_has_help_and_the_cli_offers_all_of_them() -> None:
 
     assert set(FAULT_NAMES) == set(FAULTS)
     assert all(cls.help for cls in FAULTS.values())
+
+
+def test_agents_stop_at_the_instant_in_the_stop_file(tmp_path) -> None:
+    import time
+
+    from labctl.agent.probe import stop_due
+
+    path = tmp_path / "probe.json.stop"
+    assert not stop_due(str(path))  # no file: keep sending
+    path.write_text(f"{time.time() + 30:.3f}\n")
+    assert not stop_due(str(path))  # the common instant has not come
+    path.write_text(f"{time.time() - 0.01:.3f}\n")
+    assert stop_due(str(path))
+    path.write_text("")  # a bare `touch` still stops at once
+    assert stop_due(str(path))
