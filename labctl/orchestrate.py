@@ -130,6 +130,21 @@ def active_gateway(client: docker.DockerClient, topo: Topology) -> str | None:
     return None
 
 
+def gateway_log_tails(client: docker.DockerClient, topo: Topology, lines: int = 8) -> str:
+    """The gateways' last sidecar events, for a readiness timeout to say what the HA pair was doing."""
+    out = []
+    for node in topo.ha.nodes:
+        try:
+            text = runtime.node_logs(client, topo.name, node, since=time.time() - 120)
+        except docker.errors.DockerException:
+            continue
+        events = [line.split(" ", 1)[-1] for line in text.splitlines()
+                  if any(f" {kind}: " in line for kind in ("hsrp", "role", "redundancy", "sso", "charon", "ha"))]
+        if events:
+            out.append(f"\n  {node}: " + "\n  {node}: ".replace("{node}", node).join(events[-lines:]))
+    return "".join(out)
+
+
 def wait_ready(
     client: docker.DockerClient,
     topo: Topology,
@@ -148,7 +163,8 @@ def wait_ready(
         while not check():
             if time.monotonic() > deadline:
                 waited = time.monotonic() - started
-                raise ReadinessTimeout(f"lab {lab} did not get ready: {stage} (after {waited:.1f}s)")
+                raise ReadinessTimeout(f"lab {lab} did not get ready: {stage} (after {waited:.1f}s)"
+                                       + gateway_log_tails(client, topo))
             time.sleep(interval)
         stages[stage] = time.monotonic() - started
         progress(f"ready: {stage} ({stages[stage]:.2f}s)")
