@@ -340,7 +340,9 @@ class Sidecar:
             return
         # once per standby period: the copies come back when the active's own sync cache holds stale entries
         duplicated = self.duplicated() and not self.dedup_done
-        if self.redundancy is Redundancy.STANDBY_COLD and self.peer_report:
+        # a standby has an Active by definition: a COLD that lasts is resynced even if no SSO report came in
+        # yet (a gateway restarted after a node kill once stayed COLD for a minute, without any event)
+        if self.redundancy is Redundancy.STANDBY_COLD:
             self.cold_since = self.cold_since or now
         else:
             self.cold_since = None
