@@ -140,8 +140,7 @@ def gateway_log_tails(client: docker.DockerClient, topo: Topology, lines: int = 
             continue
         events = [line.split(" ", 1)[-1] for line in text.splitlines()
                   if any(f" {kind}: " in line for kind in ("hsrp", "role", "redundancy", "sso", "charon", "ha"))]
-        if events:
-            out.append(f"\n  {node}: " + "\n  {node}: ".replace("{node}", node).join(events[-lines:]))
+        out += [f"\n  {node}: {event}" for event in events[-lines:]]
     return "".join(out)
 
 

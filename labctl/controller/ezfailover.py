@@ -111,13 +111,13 @@ def judge_clients(verdict: Verdict, before: dict[str, dict[str, Any]], after: di
             reasons.append(f"outage {direction} {ms:.0f} ms > {verdict.max_outage_ms:.0f} ms allowed")
     if verdict.new_active and verdict.rri:
         want = {str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")}
-        missing = sorted(want - set(verdict.rri.get(verdict.active_after or verdict.new_active, [])))
+        holder = verdict.route_holder
+        missing = sorted(want - set(verdict.rri.get(holder, [])))
         if missing:
-            holder = verdict.active_after or verdict.new_active
             reasons.append(f"RRI: new active {holder} has no route to client(s) {', '.join(missing)} "
                            "(reverse-route remote-peer did not follow the takeover)")
         for node, routes in verdict.rri.items():
-            if node != (verdict.active_after or verdict.new_active) and routes:
+            if node != holder and routes:
                 reasons.append(f"RRI: {node} is not Active but still injects {', '.join(routes)}")
     verdict.verdict = "fail" if reasons else "pass"
 

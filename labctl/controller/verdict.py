@@ -126,6 +126,11 @@ class Verdict:
         return self.fault.startswith("recover")
 
     @property
+    def route_holder(self) -> str | None:
+        """The gateway RRI is judged against: Active at the end, else the one that took over."""
+        return self.active_after or self.new_active
+
+    @property
     def passed(self) -> bool:
         return self.verdict == "pass"
 
@@ -178,14 +183,14 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
         reasons.append(f"ESP replay drops on the peer ({replays} packets) during the outage: ESP sequence "
                        "continuity was restored too late")
     if rri_enabled_in_topology and verdict.new_active:
-        have = set(verdict.rri.get(verdict.active_after or verdict.new_active, []))
+        holder = verdict.route_holder
+        have = set(verdict.rri.get(holder, []))
         missing = [p for p in rri_expected if p not in have]
         if missing:
-            holder = verdict.active_after or verdict.new_active
             reasons.append(f"RRI: new active {holder} has no injected route to {', '.join(missing)} "
                            "(reverse route injection did not follow the takeover)")
         for node, routes in verdict.rri.items():
-            if node != (verdict.active_after or verdict.new_active) and routes:
+            if node != holder and routes:
                 reasons.append(f"RRI: {node} is not Active but still injects {', '.join(routes)}")
     if not stateful:
         verdict.notes.append("stateless redundancy: no state sync by design, the peer detects the loss (DPD) and "
