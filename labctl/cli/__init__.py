@@ -1,69 +1,23 @@
 """The `labctl` command line: thin, it parses, calls the library and prints (tables or --json).
 
-Each area registers its commands on `main` from its own module (lab, images, show, faults, ...).
+One module per verb (up, down, status, show, failover, ...); each registers itself on `main` (cli/base.py).
 """
 
 from __future__ import annotations
 
-import functools
-import json
-import sys
-from collections.abc import Callable
-from typing import Any
+from labctl.cli import (  # noqa: F401  (importing a verb module registers the verb)
+    down,
+    faults,
+    graph,
+    images,
+    matrix,
+    render,
+    show,
+    status,
+    up,
+    validate,
+    watch,
+)
+from labctl.cli.base import main
 
-import click
-from rich.console import Console
-
-from labctl import __version__
-from labctl.errors import LabctlError
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User errors print one message and exit non-zero; tracebacks are for bugs only."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except LabctlError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            sys.exit(exc.exit_code)
-        except KeyboardInterrupt:
-            err_console.print("[yellow]interrupted[/] (run `labctl down LAB` to clean up)")
-            sys.exit(130)
-
-    return wrapper
-
-
-def emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
-
-
-def _client():  # noqa: ANN202 - docker import stays lazy so `--help` is instant
-    from labctl.runtime.docker.client import get_client
-
-    return get_client()
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="labctl")
-def main() -> None:
-    """Stand up an IPsec VPN HA pair (real strongSwan + HSRP) in Docker, break it, prove what survived.
-
-    \b
-    Typical session:
-      labctl up topologies/dual-interface.yaml     # build images if needed, start, wait for the tunnel
-      labctl status dual                           # nodes, HSRP/redundancy state, live IKE/CHILD SAs
-      labctl down dual                             # remove everything the lab made
-    """
-
-
-def _register() -> None:
-    """Import the command modules so they attach their commands to `main`."""
-    from labctl.cli import faults, graph, lab, matrix, show  # noqa: F401
-
-
-_register()
+__all__ = ["main"]

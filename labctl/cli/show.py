@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labctl.cli import _client, clean_errors, emit_json, main
+from labctl.cli.base import clean_errors, emit_json, main
 
 _EPILOG = """\b
 WHAT (IOS words; unique prefixes work, e.g. `cry isa sa act`):
@@ -26,13 +26,13 @@ WHAT (IOS words; unique prefixes work, e.g. `cry isa sa act`):
 @clean_errors
 def show(lab_or_topology: str, node: str, what: tuple[str, ...], as_json: bool) -> None:
     """Print an IOS `show` command of NODE, filled from the live daemons (e.g. `labctl show dual gw1 standby`)."""
-    from labctl import orchestrate
-    from labctl import show as show_mod
+    from labctl.lab import connect, resolve_lab
+    from labctl.lab.inspect import collect
+    from labctl.views import show as show_mod
 
     command, which = show_mod.parse_command(what)  # bad words fail before touching Docker
-    client = _client()
-    lab = orchestrate.resolve_lab(client, lab_or_topology)
-    live = show_mod.collect(client, lab, node, command)
+    lab = resolve_lab(lab_or_topology)
+    live = collect(connect().lab(lab), node, command)
     data, text = show_mod.render(live, command, which)
     if as_json:
         emit_json({"lab": lab, "node": node, "command": f"show {command}" + (f" {which}" if which else ""),

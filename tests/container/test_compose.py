@@ -12,7 +12,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from labctl.compose import render_compose
+from labctl.render.compose import render_compose
 from labctl.model.loader import load_topology
 from labctl.runtime.docker import firewall
 from labctl.runtime.docker import lab as runtime

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from labctl import labels
-from labctl.compose import render_compose
+from labctl.runtime import labels
+from labctl.render.compose import render_compose
 from labctl.model.loader import load_topology
-from labctl.runtime.docker.lab import bridge_name, container_name
+from labctl.runtime.spec import bridge_name, container_name
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = "topologies/dual-interface.yaml"

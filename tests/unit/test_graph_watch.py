@@ -10,9 +10,9 @@ import pytest
 from rich.console import Console
 
 from labctl.errors import LabctlError
-from labctl.graph import dot, mermaid, render_graph
+from labctl.render.graph import dot, mermaid, render_graph
 from labctl.model.loader import load_topology
-from labctl.watch import events_table, node_table
+from labctl.views.watch import events_table, node_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPO = load_topology(ROOT / "topologies" / "dual-interface.yaml")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from docker.errors import APIError, ImageNotFound
 
-from labctl import labels
+from labctl.runtime import labels
 from labctl.errors import LabctlError
 from labctl.runtime.docker import images
 
@@ -21,7 +21,7 @@ SIDECAR = ["labctl/sidecar/__init__.py", "labctl/sidecar/hsrp/__init__.py", "lab
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
     """A copy of the real images/ plus a small labctl tree with files that must stay out of the context."""
-    shutil.copytree(images.REPO_ROOT / "images", tmp_path / "images")
+    shutil.copytree(images.REPO_ROOT / images.IMAGES_DIR, tmp_path / images.IMAGES_DIR)
     for name in ["labctl/__init__.py", "labctl/errors.py", "labctl/cli.py", "labctl/controller/__init__.py", *SIDECAR]:
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(f"# {name}\n")
@@ -58,8 +58,8 @@ def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_
 @pytest.mark.parametrize(
     "change",
     [
-        lambda r: (r / "images/node/Dockerfile").write_text((r / "images/node/Dockerfile").read_text() + "\n# x\n"),
-        lambda r: (r / "images/node/packages.txt").write_text("strongswan-charon\n"),
+        lambda r: (r / "labctl/images/node/Dockerfile").write_text((r / "labctl/images/node/Dockerfile").read_text() + "\n# x\n"),
+        lambda r: (r / "labctl/images/node/packages.txt").write_text("strongswan-charon\n"),
         lambda r: (r / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n"),
         lambda r: (r / "labctl/sidecar/new.py").write_text(""),
         lambda r: (r / "labctl/sidecar/hsrp/fsm.py").rename(r / "labctl/sidecar/hsrp/fsm2.py"),
@@ -77,7 +77,7 @@ def test_hash_ignores_files_outside_the_context(root: Path) -> None:
     before = images.content_hash("host", "sha256:base", root)
     (root / "labctl/errors.py").write_text("# edited\n")
     (root / "labctl/sidecar/__pycache__/fsm.cpython-311.pyc").write_bytes(b"other")
-    (root / "images/node/Dockerfile").write_text("FROM elsewhere\n")  # node's, not host's
+    (root / "labctl/images/node/Dockerfile").write_text("FROM elsewhere\n")  # node's, not host's
     assert images.content_hash("host", "sha256:base", root) == before
 
 
@@ -102,8 +102,8 @@ def test_debootstrap_inputs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
     assert images.mirrors() == ("http://mirror.example/debian", "http://mirror.example/debian-security")
     assert images.debootstrap_hash(root) != before
     monkeypatch.delenv("LABCTL_DEBIAN_MIRROR")
-    (root / "images/host/packages.txt").write_text("iproute2 # inline comment\ncurl\n")
-    assert images.read_packages(root / "images/host/packages.txt") == ["iproute2", "curl"]
+    (root / "labctl/images/host/packages.txt").write_text("iproute2 # inline comment\ncurl\n")
+    assert images.read_packages(root / "labctl/images/host/packages.txt") == ["iproute2", "curl"]
     assert images.debootstrap_hash(root) != before
 
 
@@ -175,7 +175,7 @@ def test_ensure_builds_only_what_is_missing_or_stale(fake: FakeClient, root: Pat
     assert after_edit.built == ["node", "host"] and after_edit["base"] == first["base"]
     assert sorted(fake.images.removed) == sorted([first["node"], first["host"]])  # the superseded versions
 
-    (root / "images/node/packages.txt").write_text("strongswan-charon\n")  # base content changes too
+    (root / "labctl/images/node/packages.txt").write_text("strongswan-charon\n")  # base content changes too
     fake.images.removed.clear()
     assert images.ensure_images(fake, root=root).built == ["base", "node", "host"]
     assert fake.images.removed[-1] == first["base"]  # after the images built on it

@@ -15,7 +15,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from labctl import show
+from labctl.views import show
 from labctl.errors import LabctlError
 from labctl.sidecar.swanctl import ike_sas_from_text
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from labctl import labels
-
-CHAIN = "DOCKER-USER"
+from labctl.runtime import labels
+from labctl.runtime.spec import FIREWALL_CHAIN as CHAIN
 
 
 def _iptables(*args: str) -> subprocess.CompletedProcess[str]:

@@ -31,12 +31,15 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
-from labctl import labels
 from labctl.errors import LabctlError
+from labctl.runtime import labels
 
 Progress = Callable[[str, str], None]  # progress(kind, message)
 
+# the folder holding the labctl package (the checkout, or site-packages for a wheel): image contexts and the
+# sources copied into them are package files, so a non-editable install can build images too
 REPO_ROOT = Path(__file__).resolve().parents[3]
+IMAGES_DIR = "labctl/images"
 KINDS = ("base", "node", "host")  # build order: node and host are built FROM base
 TAGS = {"base": "labctl/base:bookworm", "node": "labctl/node:latest", "host": "labctl/host:latest"}
 SLIM = "debian:bookworm-slim"
@@ -85,7 +88,7 @@ def read_packages(path: Path) -> list[str]:
 
 def base_packages(root: Path = REPO_ROOT) -> list[str]:
     """Everything node and host need: what the debootstrap base preinstalls."""
-    return sorted({p for kind in ("node", "host") for p in read_packages(root / "images" / kind / "packages.txt")})
+    return sorted({p for kind in ("node", "host") for p in read_packages(root / IMAGES_DIR / kind / "packages.txt")})
 
 
 def _walk(path: Path) -> Iterator[Path]:
@@ -99,7 +102,7 @@ def _walk(path: Path) -> Iterator[Path]:
 
 def context_files(kind: str, root: Path = REPO_ROOT) -> dict[str, Path]:
     """Every file of the node/host build context, keyed by its path inside the context."""
-    image_dir = root / "images" / kind
+    image_dir = root / IMAGES_DIR / kind
     if not (image_dir / "Dockerfile").is_file():
         raise LabctlError(f"{image_dir / 'Dockerfile'} not found: labctl builds images from its source tree")
     files = {p.relative_to(image_dir).as_posix(): p for p in _walk(image_dir)}

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import tarfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 
 import docker
 from docker.errors import APIError, NotFound
@@ -18,47 +16,24 @@ from docker.models.containers import Container
 from docker.models.networks import Network
 from netaddr import IPNetwork
 
-from labctl import labels
 from labctl.errors import LabctlError
 from labctl.model.topology import Topology
-from labctl.render import NodeConfig
+from labctl.runtime import NodeState, labels
 from labctl.runtime.docker import firewall
+from labctl.runtime.docker.handle import DockerLab
+from labctl.runtime.spec import (
+    CAPABILITIES,
+    CPU_SHARES,
+    DEVICES,
+    IMAGE_FOR_ROLE,
+    SYSCTLS,
+    NodeConfig,
+    bridge_name,
+    container_name,
+    network_name,
+)
 
 Progress = Callable[[str], None]
-
-IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest",
-                  "client": "labctl/node:latest", "radius": "labctl/node:latest", "router": "labctl/node:latest"}
-# Easy VPN clients stand for remote machines but share this host's CPU: a small CPU weight lets the lab's
-# routers (HSRP hellos every 200 ms) win when a hundred clients negotiate at once. Others keep Docker's 1024.
-CPU_SHARES = {"client": 16}
-
-
-BRIDGE_PREFIX = "lc"
-
-
-def container_name(lab: str, node: str) -> str:
-    return f"labctl-{lab}-{node}"
-
-
-def bridge_name(lab: str, network: str) -> str:
-    """Linux bridge names are limited to 15 characters: a stable hash keeps them unique per lab."""
-    return BRIDGE_PREFIX + hashlib.sha1(f"{lab}/{network}".encode()).hexdigest()[:11]
-
-
-@dataclass(frozen=True)
-class NodeState:
-    """What Docker says about one lab node."""
-
-    name: str
-    role: str
-    container: str
-    status: str
-    addresses: dict[str, str]
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
-
 
 def _tar(files: dict[str, str]) -> bytes:
     buffer = io.BytesIO()
@@ -82,7 +57,7 @@ def ensure_network(client: docker.DockerClient, topo: Topology, name: str) -> Ne
     )
     try:
         return client.networks.create(
-            f"labctl-{topo.name}-{name}",
+            network_name(topo.name, name),
             driver="bridge",
             internal=True,
             ipam=ipam,
@@ -141,14 +116,9 @@ def create_node(
         },
         networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
         host_config=client.api.create_host_config(
-            cap_add=["NET_ADMIN", "NET_RAW", *config.capabilities],
-            devices=["/dev/net/tun:/dev/net/tun:rwm"],
-            sysctls={
-                "net.ipv4.ip_forward": "1",
-                "net.ipv4.conf.all.rp_filter": "0",
-                "net.ipv4.conf.default.rp_filter": "0",
-                "net.ipv6.conf.all.disable_ipv6": "1",
-            },
+            cap_add=[*CAPABILITIES, *config.capabilities],
+            devices=list(DEVICES),
+            sysctls=dict(SYSCTLS),
             network_mode=networks[first[0]].name,
             init=False,
             cpu_shares=CPU_SHARES.get(config.role),
@@ -191,20 +161,7 @@ def lab_containers(client: docker.DockerClient, lab: str | None = None) -> list[
 
 
 def node_states(client: docker.DockerClient, lab: str) -> list[NodeState]:
-    states = []
-    for container in lab_containers(client, lab):
-        nets = container.attrs.get("NetworkSettings", {}).get("Networks", {})
-        addresses = {name.removeprefix(f"labctl-{lab}-"): info.get("IPAddress", "") for name, info in nets.items()}
-        states.append(
-            NodeState(
-                container.labels.get(labels.NODE, container.name),
-                container.labels.get(labels.ROLE, "?"),
-                container.name,
-                container.status,
-                addresses,
-            )
-        )
-    return sorted(states, key=lambda s: (s.role != "ha-gateway", s.role, s.name))
+    return DockerLab(client, lab).states()
 
 
 def list_labs(client: docker.DockerClient) -> dict[str, dict[str, str]]:
@@ -254,76 +211,3 @@ def _remove_network(network: Network, attempts: int = 30) -> bool:
 def _remove_container(container: Container) -> None:
     with contextlib.suppress(NotFound):
         container.remove(force=True)
-
-
-def exec_in(
-    client: docker.DockerClient, lab: str, node: str, cmd: list[str] | str, timeout: float | None = 15.0
-) -> tuple[int, str]:
-    """Run a command in a node; returns (exit code, combined output).
-
-    A hung daemon (e.g. a stopped charon behind its vici socket) must not hang labctl: the command runs
-    under coreutils `timeout` (exit code 124 when it expires).
-    """
-    try:
-        container = client.containers.get(container_name(lab, node))
-    except NotFound:
-        raise LabctlError(f"lab {lab} has no node {node} (is the lab up?)") from None
-    if container.status != "running":
-        return 125, f"{node} is not running ({container.status})"
-    if timeout is not None:
-        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        cmd = ["timeout", "-k", "1", f"{timeout:g}", *argv]
-    result = container.exec_run(cmd, demux=False)
-    return result.exit_code, (result.output or b"").decode(errors="replace")
-
-
-# ---- node lifecycle for fault injection (labctl.controller.faults) ----
-
-
-def _node_container(client: docker.DockerClient, lab: str, node: str) -> Container:
-    try:
-        return client.containers.get(container_name(lab, node))
-    except NotFound:
-        raise LabctlError(f"lab {lab} has no node {node} (is the lab up?)") from None
-
-
-def kill_node(client: docker.DockerClient, lab: str, node: str, signal: str = "SIGKILL") -> None:
-    """Send a signal to the node's PID 1 (SIGKILL = the node dies at once, like a power cut)."""
-    _node_container(client, lab, node).kill(signal=signal)
-
-
-def stop_node(client: docker.DockerClient, lab: str, node: str, timeout: int = 10) -> None:
-    """Graceful stop: SIGTERM to PID 1 (the sidecar resigns from HSRP), SIGKILL after `timeout`."""
-    _node_container(client, lab, node).stop(timeout=timeout)
-
-
-def start_node(client: docker.DockerClient, lab: str, node: str) -> None:
-    """Start a stopped/killed node again: same files, same static addresses, its init runs afresh."""
-    container = _node_container(client, lab, node)
-    if container.status != "running":
-        container.start()
-
-
-def node_exit(client: docker.DockerClient, lab: str, node: str) -> tuple[str, int]:
-    """(Docker status, exit code of the last run) of a node."""
-    container = _node_container(client, lab, node)
-    return container.status, int(container.attrs.get("State", {}).get("ExitCode", 0))
-
-
-def exec_detached(client: docker.DockerClient, lab: str, node: str, cmd: list[str]) -> None:
-    """Start a command in a running node and return at once (probe agents)."""
-    container = _node_container(client, lab, node)
-    if container.status != "running":
-        raise LabctlError(f"{node} is not running ({container.status})")
-    container.exec_run(cmd, detach=True)
-
-
-def node_logs(client: docker.DockerClient, lab: str, node: str, since: float, until: float | None = None) -> str:
-    """A node's container output (the sidecar's event lines) between two wall-clock instants, each line
-    prefixed with Docker's RFC 3339 timestamp; empty when the node is gone."""
-    try:
-        container = client.containers.get(container_name(lab, node))
-    except NotFound:
-        return ""
-    kwargs = {"until": int(until) + 1} if until is not None else {}
-    return container.logs(timestamps=True, since=int(since), **kwargs).decode(errors="replace")

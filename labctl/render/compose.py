@@ -19,15 +19,25 @@ from typing import Any
 import yaml
 from netaddr import IPNetwork
 
-from labctl import labels
+from labctl.lab.endpoints import host_address, inside_and_remote_hosts
 from labctl.model.topology import Topology
 from labctl.render import render_lab
-from labctl.runtime.docker.firewall import CHAIN
-from labctl.runtime.docker.lab import CPU_SHARES, IMAGE_FOR_ROLE, bridge_name, container_name
+from labctl.runtime import labels
+from labctl.runtime.spec import (
+    CAPABILITIES,
+    CPU_SHARES,
+    DEVICES,
+    IMAGE_FOR_ROLE,
+    SYSCTLS,
+    bridge_name,
+    container_name,
+    network_name,
+)
+from labctl.runtime.spec import (
+    FIREWALL_CHAIN as CHAIN,
+)
 
 HEREDOC = "LABCTL_EOF"
-SYSCTLS = {"net.ipv4.ip_forward": "1", "net.ipv4.conf.all.rp_filter": "0",
-           "net.ipv4.conf.default.rp_filter": "0", "net.ipv6.conf.all.disable_ipv6": "1"}
 
 
 def _escape(text: str) -> str:
@@ -91,7 +101,7 @@ def render_compose(topo: Topology, topology_label: str, sabotage: tuple[str, ...
     for name, net in topo.networks.items():
         subnet = IPNetwork(str(net.subnet))
         networks[name] = {
-            "name": f"labctl-{lab}-{name}",
+            "name": network_name(lab, name),
             "driver": "bridge",
             "internal": True,
             "driver_opts": {"com.docker.network.bridge.name": bridge_name(lab, name)},
@@ -103,7 +113,7 @@ def render_compose(topo: Topology, topology_label: str, sabotage: tuple[str, ...
             "image": IMAGE_FOR_ROLE["ha-gateway"],
             "container_name": container_name(lab, "firewall"),
             "network_mode": "host",
-            "cap_add": ["NET_ADMIN", "NET_RAW"],
+            "cap_add": list(CAPABILITIES),
             "labels": {labels.LAB: lab, labels.NODE: "firewall", labels.ROLE: "firewall",
                        labels.TOPOLOGY: topology_label, labels.SABOTAGE: ",".join(sabotage),
                        labels.OVERRIDES: json.dumps({})},
@@ -120,8 +130,8 @@ def render_compose(topo: Topology, topology_label: str, sabotage: tuple[str, ...
             "labels": {labels.LAB: lab, labels.NODE: node, labels.ROLE: config.role,
                        labels.TOPOLOGY: topology_label, labels.SABOTAGE: ",".join(sabotage),
                        labels.OVERRIDES: json.dumps({})},
-            "cap_add": ["NET_ADMIN", "NET_RAW"],
-            "devices": ["/dev/net/tun:/dev/net/tun"],
+            "cap_add": list(CAPABILITIES),
+            "devices": [d.removesuffix(":rwm") for d in DEVICES],
             "sysctls": dict(SYSCTLS),
             "stop_grace_period": "3s",
             "networks": {net: {"ipv4_address": str(ip)} for net, ip in topo.addresses_of(node).items()},
@@ -143,7 +153,5 @@ def render_compose(topo: Topology, topology_label: str, sabotage: tuple[str, ...
 
 
 def _remote_host_address(topo: Topology) -> str:
-    from labctl.orchestrate import host_address, inside_and_remote_hosts
-
     _, remote = inside_and_remote_hosts(topo)
     return host_address(topo, remote) if remote else "REMOTE"

@@ -598,38 +598,3 @@ STATUS_COLUMNS = ("node", "role", "state", "HSRP", "redundancy", "IKE SAs", "CHI
 
 
 # ---------------------------------------------------------------------------------------- live collection
-def collect(client: Any, lab: str, node: str, command: str) -> Live:
-    """Read what `command` needs from the node's daemons right now."""
-    from labctl.runtime.docker import lab as runtime
-    from labctl.sidecar.swanctl import ike_sas_from_text
-    from labctl.status import sidecar_status
-
-    states = {s.name: s for s in runtime.node_states(client, lab)}
-    if not states:
-        raise LabctlError(f"no lab named {lab} is running (`labctl status` lists labs)")
-    if node not in states:
-        raise LabctlError(f"lab {lab} has no node {node}; nodes: {', '.join(sorted(states))}")
-    state = states[node]
-    if state.role not in ("ha-gateway", "peer"):
-        raise LabctlError(f"{node} is a {state.role}: show commands need an HA gateway or a peer "
-                          f"({', '.join(n for n, s in sorted(states.items()) if s.role in ('ha-gateway', 'peer'))})")
-    if not state.running:
-        raise LabctlError(f"{node} is not running ({state.status})")
-
-    def run(cmd: list[str]) -> str:
-        code, out = runtime.exec_in(client, lab, node, cmd)
-        return out if code == 0 else ""
-
-    jobs: dict[str, Callable[[], Any]] = {"interfaces": lambda: interfaces_from_ip(
-        run(["sh", "-c", "ip -o -4 addr show; ip -o link show"]))}
-    if command.startswith("crypto"):
-        jobs["sas"] = lambda: ike_sas_from_text(run(["swanctl", "--list-sas", "--pretty"]))
-    if state.role == "ha-gateway":
-        jobs["sidecar"] = lambda: sidecar_status(client, lab, node)
-    if command == "redundancy":
-        jobs["plugins"] = lambda: plugins_from_stats(run(["swanctl", "--stats"]))
-    with ThreadPoolExecutor(max_workers=len(jobs)) as pool:
-        futures = {key: pool.submit(job) for key, job in jobs.items()}
-        live: Live = {"node": node, "role": state.role, "sas": [], "sidecar": None, "plugins": []}
-        live.update({key: future.result() for key, future in futures.items()})
-    return live

@@ -4,17 +4,13 @@ group, role and redundancy state per gateway, SAs with their SPIs, the latest si
 
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
-import docker
 from rich import box
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
-
-from labctl.status import lab_status, sidecar_status
 
 STATE_STYLE = {"Active": "bold green", "Standby": "yellow", "Speak": "cyan", "Listen": "dim", "Init": "red"}
 REDUNDANCY_STYLE = {"ACTIVE": "bold green", "STANDBY HOT": "green", "STANDBY COLD": "yellow"}
@@ -65,47 +61,22 @@ def events_table(events: list[dict[str, Any]], limit: int = 8) -> Table:
     return table
 
 
-class Watcher:
-    """Polls the lab (and the optional probe) and renders one frame per call."""
+def probe_line(progress: dict[str, dict[str, Any] | None] | None, longest_gap: float) -> tuple[Text, float]:
+    """The probe's state right now and the longest gap seen at a refresh (returned, updated)."""
+    if progress is None:
+        return Text("probe off (--probe PPS to see the traffic gap)", "dim"), longest_gap
+    line = Text("probe: ")
+    for host, info in progress.items():
+        if not info or info.get("last_arrival") is None:
+            line.append(f"{host} nothing received yet  ", "yellow")
+            continue
+        gap = (info["now"] - info["last_arrival"]) * 1000
+        longest_gap = max(longest_gap, gap)
+        line.append(f"{host} received {info['received']} gap now ")
+        line.append(f"{gap:.0f} ms  ", "bold red" if gap > 200 else "green")
+    line.append(f"longest seen at a refresh {longest_gap:.0f} ms", "bold")
+    return line, longest_gap
 
-    def __init__(self, client: docker.DockerClient, lab: str, probe_rate: float | None = None) -> None:
-        from labctl.orchestrate import load_running
 
-        self.client, self.lab = client, lab
-        self.topo, _ = load_running(client, lab)
-        self.events: dict[tuple[str, float], dict[str, Any]] = {}
-        self.probe = None
-        self.longest_gap = 0.0
-        if probe_rate:
-            from labctl.controller.probe import TrafficProbe
-
-            self.probe = TrafficProbe(client, self.topo, probe_rate, max_duration=24 * 3600)
-            self.probe.start()
-
-    def probe_line(self) -> Text:
-        if self.probe is None:
-            return Text("probe off (--probe PPS to see the traffic gap)", "dim")
-        line = Text("probe: ")
-        for host, info in self.probe.progress().items():
-            if not info or info.get("last_arrival") is None:
-                line.append(f"{host} nothing received yet  ", "yellow")
-                continue
-            gap = (info["now"] - info["last_arrival"]) * 1000
-            self.longest_gap = max(self.longest_gap, gap)
-            line.append(f"{host} received {info['received']} gap now ")
-            line.append(f"{gap:.0f} ms  ", "bold red" if gap > 200 else "green")
-        line.append(f"longest seen at a refresh {self.longest_gap:.0f} ms", "bold")
-        return line
-
-    def render(self) -> Group:
-        status = lab_status(self.client, self.lab)
-        for node in self.topo.ha.nodes:
-            side = sidecar_status(self.client, self.lab, node) or {}
-            for event in side.get("events", []):
-                self.events[(node, event["time"])] = event | {"node": node}
-        return Group(node_table(status), self.probe_line(), events_table(list(self.events.values())))
-
-    def close(self) -> None:
-        if self.probe is not None and not self.probe.stopped:
-            with contextlib.suppress(Exception):  # the lab may be gone already: nothing to clean up then
-                self.probe.stop()
+def frame(status: dict[str, Any], probe: Text, events: list[dict[str, Any]]) -> Group:
+    return Group(node_table(status), probe, events_table(events))

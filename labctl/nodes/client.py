@@ -8,19 +8,15 @@ what it could not verify). Used by readiness (`up`), `labctl status` and the fai
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import docker
 from netaddr import IPAddress, IPNetwork
 
-from labctl.errors import ReadinessTimeout
 from labctl.model.topology import Topology
-from labctl.runtime.docker import lab as runtime
-from labctl.status import node_sas
+from labctl.nodes import charon
+from labctl.runtime import LabHandle, NodeHandle
 
-CHARON_LOG = "/var/log/charon.log"
 LOG_TAIL_BYTES = 20000
 
 # (pattern in the client's charon log, the reason a user reads); the last match in the log wins
@@ -57,19 +53,20 @@ def failure_reason(log: str) -> str | None:
     return best[1] if best else None
 
 
-def client_report(client: docker.DockerClient, topo: Topology, node: str) -> dict[str, Any]:
+def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
     """One client: configured login, live IKE SA and virtual IP, state and (if not connected) reason."""
     assert topo.easyvpn is not None
+    node = handle.name
     login = topo.easyvpn.client_login(node)
     report: dict[str, Any] = {
         "name": node, "user": login["user"], "expect_failure": login["expect_failure"],
         "autoconnect": login["connect"], "state": "down", "virtual_ip": None, "ike_sa": None, "reason": None,
     }
-    code, _ = runtime.exec_in(client, topo.name, node, ["true"], timeout=3)
+    code, _ = handle.exec(["true"], timeout=3)
     if code != 0:
         report["reason"] = "container not running"
         return report
-    sas = node_sas(client, topo.name, node)
+    sas = charon.sas(handle)
     for sa in sas:
         vip = client_vip(sa)
         if sa.get("state") == "ESTABLISHED" and vip:
@@ -79,8 +76,7 @@ def client_report(client: docker.DockerClient, topo: Topology, node: str) -> dic
                 "child_sas": [{k: c.get(k) for k in ("name", "state", "spi_in", "spi_out")}
                               for c in sa.get("child_sas", [])]})
             return report
-    code, log = runtime.exec_in(client, topo.name, node, ["tail", "-c", str(LOG_TAIL_BYTES), CHARON_LOG], timeout=3)
-    reason = failure_reason(log if code == 0 else "")
+    reason = failure_reason(charon.log_tail(handle, LOG_TAIL_BYTES))
     if sas:
         report["state"] = "connecting"
         established = [sa for sa in sas if sa.get("state") == "ESTABLISHED"]
@@ -94,11 +90,12 @@ def client_report(client: docker.DockerClient, topo: Topology, node: str) -> dic
     return report
 
 
-def client_reports(client: docker.DockerClient, topo: Topology) -> list[dict[str, Any]]:
+def reports(topo: Topology, lab: LabHandle) -> list[dict[str, Any]]:
+    """Every Easy VPN client of the lab, read in parallel."""
     if not topo.easyvpn:
         return []
     with ThreadPoolExecutor(max_workers=8) as pool:
-        return list(pool.map(lambda n: client_report(client, topo, n), topo.easyvpn.client_names()))
+        return list(pool.map(lambda n: report(topo, lab.node(n)), topo.easyvpn.client_names()))
 
 
 def expected_clients(topo: Topology) -> list[str]:
@@ -118,31 +115,3 @@ def inside_host(topo: Topology) -> tuple[str, str] | None:
         if any(IPAddress(address) in s for s in subnets):
             return name, address
     return None
-
-
-def wait_clients(client: docker.DockerClient, topo: Topology, until: Callable[..., None]) -> None:
-    """Readiness: every good client connected with a pool address and pinging the inside host."""
-    names = expected_clients(topo)
-    if not names:
-        return
-    reports: dict[str, dict[str, Any]] = {}
-
-    def connected() -> bool:
-        reports.update({r["name"]: r for r in client_reports(client, topo) if r["name"] in names})
-        return all(reports.get(n, {}).get("state") == "connected" for n in names)
-
-    try:
-        until(f"Easy VPN clients {', '.join(names)} connected with a pool address", connected, 0.2)
-    except ReadinessTimeout as exc:
-        why = "; ".join(f"{n}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
-                        for n, r in reports.items() if r.get("state") != "connected")
-        raise ReadinessTimeout(f"{exc}: {why}") from None
-    target = inside_host(topo)
-    if target:
-        def ping_all() -> bool:
-            with ThreadPoolExecutor(max_workers=8) as pool:
-                codes = pool.map(lambda n: runtime.exec_in(client, topo.name, n, ["ping", "-c1", "-W1", target[1]])[0],
-                                 names)
-            return all(code == 0 for code in codes)
-
-        until(f"ping {target[0]} ({target[1]}) from every client through its tunnel", ping_all, 0.0)

@@ -1,4 +1,4 @@
-"""Render a topology into the files each node runs with (Jinja2 templates in `templates/`).
+"""Render a topology into the files each node runs with (Jinja2 templates in `render/templates/`).
 
 The output is plain text an engineer can read: `labctl render TOPOLOGY --out DIR` writes exactly what
 `labctl up` puts into the containers.
@@ -6,27 +6,16 @@ The output is plain text an engineer can read: `labctl render TOPOLOGY --out DIR
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import jinja2
 from netaddr import IPNetwork
 
 from labctl.model.topology import Topology
+from labctl.runtime.spec import NodeConfig
 
-TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "templates"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
 SABOTAGES = ("no-sync", "no-rekey", "no-rri")
-
-
-@dataclass
-class NodeConfig:
-    """Everything one container needs: its files (path inside the container -> text) and command."""
-
-    name: str
-    role: str
-    files: dict[str, str] = field(default_factory=dict)
-    command: list[str] = field(default_factory=list)
-    capabilities: list[str] = field(default_factory=list)  # beyond NET_ADMIN/NET_RAW (FRR needs SYS_ADMIN)
 
 
 def _environment() -> jinja2.Environment:

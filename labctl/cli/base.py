@@ -1,0 +1,58 @@
+"""What every verb module shares: the `main` click group, the consoles, clean errors, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from labctl import __version__
+from labctl.errors import LabctlError
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors print one message and exit non-zero; tracebacks are for bugs only."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LabctlError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/] (run `labctl down LAB` to clean up)")
+            sys.exit(130)
+
+    return wrapper
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def _client():  # noqa: ANN202 - docker import stays lazy so `--help` is instant
+    from labctl.runtime.docker.client import get_client
+
+    return get_client()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="labctl")
+def main() -> None:
+    """Stand up an IPsec VPN HA pair (real strongSwan + HSRP) in Docker, break it, prove what survived.
+
+    \b
+    Typical session:
+      labctl up topologies/dual-interface.yaml     # build images if needed, start, wait for the tunnel
+      labctl status dual                           # nodes, HSRP/redundancy state, live IKE/CHILD SAs
+      labctl down dual                             # remove everything the lab made
+    """

@@ -1,0 +1,40 @@
+"""`labctl images build|ls`: the node/host images (content-hashed; offline debootstrap base)."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from labctl.cli.base import clean_errors, console, emit_json, err_console, main
+
+
+@main.group()
+def images() -> None:
+    """Build and inspect the node/host images (offline debootstrap base when no registry)."""
+
+@images.command("build")
+@click.option("--force", is_flag=True, help="Rebuild even when the content hash is unchanged.")
+@clean_errors
+def images_build(force: bool) -> None:
+    """Build what is missing or out of date."""
+    from labctl.lab import connect
+
+    with err_console.status("checking images…") as status:
+        result = connect().ensure_images(lambda kind, msg: status.update(f"{kind}: {msg}"), force=force)
+    console.print(result)
+
+@images.command("ls")
+@click.option("--json", "as_json", is_flag=True)
+@clean_errors
+def images_ls(as_json: bool) -> None:
+    """Show the images, whether present and up to date."""
+    from labctl.lab import connect
+
+    rows = connect().image_status()
+    if as_json:
+        emit_json(rows)
+        return
+    table = Table(*(rows[0].keys() if rows else ["kind"]))
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)

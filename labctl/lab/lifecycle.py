@@ -1,0 +1,94 @@
+"""`up` and `down` as a user sees them: validate, build images, render, start, wait until it works."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labctl.errors import LabctlError
+from labctl.lab.readiness import wait_ready
+from labctl.lab.running import RunningLab, load
+from labctl.model.loader import load_topology
+from labctl.render import SABOTAGES, render_lab
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.spec import BRIDGE_PREFIX
+
+Progress = Callable[[str], None]
+
+
+def connect() -> DockerEngine:
+    """The engine labctl talks to (local socket, or DOCKER_HOST)."""
+    return DockerEngine.connect()
+
+
+def host_networks() -> list[str]:
+    """Prefixes routed on this host, except labctl's own bridges (so `up` stays idempotent;
+    Docker itself refuses a pool that overlaps another lab)."""
+    try:
+        routes = json.loads(subprocess.run(["ip", "-j", "-4", "route"], capture_output=True, text=True).stdout)
+    except (OSError, ValueError):
+        return []
+    return [
+        r["dst"]
+        for r in routes
+        if r.get("dst") not in (None, "default") and not str(r.get("dev", "")).startswith(BRIDGE_PREFIX)
+    ]
+
+
+def kernel_has_esp() -> bool:
+    """Kernel ESP/XFRM present? Without it charon uses kernel-libipsec (userspace ESP over TUN)."""
+    try:
+        config = Path(f"/boot/config-{subprocess.run(['uname', '-r'], capture_output=True, text=True).stdout.strip()}")
+        if config.exists():
+            return "CONFIG_INET_ESP=y" in config.read_text() or "CONFIG_INET_ESP=m" in config.read_text()
+        return Path("/proc/net/xfrm_stat").exists() and Path("/sys/module/esp4").exists()
+    except OSError:
+        return False
+
+
+@dataclass
+class UpResult:
+    lab: str
+    seconds: float
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+def up(
+    path: str | Path,
+    sabotage: tuple[str, ...] = (),
+    timeout: float = 60.0,
+    progress: Progress = lambda _m: None,
+    engine: DockerEngine | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> UpResult:
+    """Bring a topology up and return only when the tunnel passes traffic (or raise naming the stage)."""
+    for name in sabotage:
+        if name not in SABOTAGES:
+            raise LabctlError(f"unknown sabotage {name!r}: choose from {', '.join(SABOTAGES)}")
+    started = time.monotonic()
+    overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
+    topo = load(path, host_networks(), overrides)
+    engine = engine or connect()
+    engine.ensure_images(lambda kind, msg: progress(f"image {kind}: {msg}"))
+    topology_file = str(Path(path).resolve())
+    configs = render_lab(topo, topology_file, sabotage, libipsec=not kernel_has_esp())
+    engine.up(topo, configs, topology_file, sabotage, progress, overrides)
+    result = UpResult(topo.name, 0.0)
+    result.stages["containers"] = time.monotonic() - started
+    wait_ready(RunningLab(topo, sabotage, engine.lab(topo.name)), started + timeout, progress, result.stages,
+               started)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def resolve_lab(lab_or_topology: str) -> str:
+    """`down`/`status` accept a lab name or a topology file."""
+    path = Path(lab_or_topology)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        return load_topology(path).name
+    return lab_or_topology

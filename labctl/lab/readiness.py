@@ -1,0 +1,102 @@
+"""When is a lab ready: staged checks against the live daemons; a timeout names the stage that never completed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from labctl.errors import LabctlError, ReadinessTimeout
+from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.lab.running import RunningLab
+from labctl.nodes import charon, client, gateway, host
+
+Progress = Callable[[str], None]
+Until = Callable[..., None]
+TAIL_KINDS = ("hsrp", "role", "redundancy", "sso", "charon", "ha")
+
+
+def gateway_log_tails(lab: RunningLab, lines: int = 8) -> str:
+    """The gateways' last sidecar events, for a readiness timeout to say what the HA pair was doing."""
+    out = []
+    for node in lab.topo.ha.nodes:
+        try:
+            text = lab.node(node).logs(since=time.time() - 120)
+        except LabctlError:
+            continue
+        events = [line.split(" ", 1)[-1] for line in text.splitlines()
+                  if any(f" {kind}: " in line for kind in TAIL_KINDS)]
+        out += [f"\n  {node}: {event}" for event in events[-lines:]]
+    return "".join(out)
+
+
+def wait_clients(lab: RunningLab, until: Until) -> None:
+    """Every good Easy VPN client connected with a pool address and pinging the inside host."""
+    names = client.expected_clients(lab.topo)
+    if not names:
+        return
+    reports: dict[str, dict[str, Any]] = {}
+
+    def connected() -> bool:
+        reports.update({r["name"]: r for r in client.reports(lab.topo, lab.handle) if r["name"] in names})
+        return all(reports.get(n, {}).get("state") == "connected" for n in names)
+
+    try:
+        until(f"Easy VPN clients {', '.join(names)} connected with a pool address", connected, 0.2)
+    except ReadinessTimeout as exc:
+        why = "; ".join(f"{n}: {r['state']}" + (f" ({r['reason']})" if r.get("reason") else "")
+                        for n, r in reports.items() if r.get("state") != "connected")
+        raise ReadinessTimeout(f"{exc}: {why}") from None
+    target = client.inside_host(lab.topo)
+    if target:
+        def ping_all() -> bool:
+            with ThreadPoolExecutor(max_workers=8) as pool:
+                return all(pool.map(lambda n: lab.node(n).exec(["ping", "-c1", "-W1", target[1]])[0] == 0, names))
+
+        until(f"ping {target[0]} ({target[1]}) from every client through its tunnel", ping_all, 0.0)
+
+
+def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dict[str, float],
+               started: float) -> None:
+    """charon answering, an Active gateway, clients, traffic through the tunnel, IKE up, standby HOT."""
+    topo = lab.topo
+    strong_nodes = [*topo.ha.nodes, *topo.peers]
+    inside, remote = inside_and_remote_hosts(topo)
+
+    def until(stage: str, check: Callable[[], bool], interval: float = 0.05) -> None:
+        progress(f"waiting: {stage}")
+        while not check():
+            if time.monotonic() > deadline:
+                waited = time.monotonic() - started
+                raise ReadinessTimeout(f"lab {lab.name} did not get ready: {stage} (after {waited:.1f}s)"
+                                       + gateway_log_tails(lab))
+            time.sleep(interval)
+        stages[stage] = time.monotonic() - started
+        progress(f"ready: {stage} ({stages[stage]:.2f}s)")
+
+    until("charon answering on " + ", ".join(strong_nodes),
+          lambda: all(charon.answering(lab.node(n)) for n in strong_nodes))
+    until("an HSRP Active gateway", lambda: lab.active_gateway() is not None)
+    if topo.easyvpn:
+        wait_clients(lab, until)
+    if inside and remote:
+        target = host_address(topo, remote)
+        until(f"ping {inside} -> {remote} ({target}) through the tunnel",
+              lambda: host.ping(lab.node(inside), target), interval=0.0)
+
+    def ike_up() -> bool:
+        active = lab.active_gateway()
+        nodes = [*topo.peers, active] if active else []
+        return bool(nodes) and all(
+            any(sa["state"] == "ESTABLISHED" and sa["child_sas"] for sa in charon.sas(lab.node(n))) for n in nodes)
+
+    until("IKE SA established on the peer and the active gateway", ike_up)
+    if topo.redundancy == "stateful":
+        def standby_hot() -> bool:
+            statuses = [gateway.sidecar_status(lab.node(n)) or {} for n in topo.ha.nodes]
+            if not any(s.get("ha_plugin") for s in statuses):
+                return True  # `--sabotage no-sync`: nothing is synced, nothing to wait for
+            return any(s.get("redundancy") == "STANDBY HOT" for s in statuses)
+
+        until("standby gateway STANDBY HOT (IKE/IPsec state synced)", standby_hot)

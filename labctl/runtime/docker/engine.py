@@ -1,0 +1,44 @@
+"""A Docker engine as labctl uses it: lab handles, `up`/`down` of a lab's objects, images."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import docker
+
+from labctl.model.topology import Topology
+from labctl.runtime.docker import images
+from labctl.runtime.docker import lab as lab_objects
+from labctl.runtime.docker.client import get_client
+from labctl.runtime.docker.handle import DockerLab
+from labctl.runtime.spec import NodeConfig
+
+
+class DockerEngine:
+    """One Docker engine (local socket, or DOCKER_HOST): makes lab handles; what `up`/`down` need."""
+
+    def __init__(self, client: docker.DockerClient) -> None:
+        self.client = client
+
+    @classmethod
+    def connect(cls) -> DockerEngine:
+        return cls(get_client())
+
+    def lab(self, name: str) -> DockerLab:
+        return DockerLab(self.client, name)
+
+    def up(self, topo: Topology, configs: dict[str, NodeConfig], topology_file: str, sabotage: tuple[str, ...],
+           progress: Callable[[str], None], overrides: dict[str, object]) -> None:
+        lab_objects.up(self.client, topo, configs, topology_file, sabotage, progress, overrides)
+
+    def down(self, name: str, progress: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
+        return lab_objects.down(self.client, name, progress)
+
+    def labs(self) -> dict[str, dict[str, str]]:
+        return lab_objects.list_labs(self.client)
+
+    def ensure_images(self, progress: Callable[[str, str], None], **kwargs: object) -> object:
+        return images.ensure_images(self.client, progress=progress, **kwargs)
+
+    def image_status(self) -> list[dict[str, object]]:
+        return images.image_status(self.client)

@@ -1,0 +1,50 @@
+"""How a lab node is realised as a container, defined once: names, images, capabilities, sysctls.
+
+Pure (no Docker import): the Docker runtime and the compose renderer both build from these, so `up` and
+`docker-compose up` make the same containers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest",
+                  "client": "labctl/node:latest", "radius": "labctl/node:latest", "router": "labctl/node:latest"}
+# Easy VPN clients stand for remote machines but share this host's CPU: a small CPU weight lets the lab's
+# routers (HSRP hellos every 200 ms) win when a hundred clients negotiate at once. Others keep Docker's 1024.
+CPU_SHARES = {"client": 16}
+CAPABILITIES = ("NET_ADMIN", "NET_RAW")  # every node routes, captures or moves addresses
+DEVICES = ("/dev/net/tun:/dev/net/tun:rwm",)  # kernel-libipsec's userspace ESP needs a TUN device
+SYSCTLS = {
+    "net.ipv4.ip_forward": "1",
+    "net.ipv4.conf.all.rp_filter": "0",
+    "net.ipv4.conf.default.rp_filter": "0",
+    "net.ipv6.conf.all.disable_ipv6": "1",
+}
+BRIDGE_PREFIX = "lc"
+FIREWALL_CHAIN = "DOCKER-USER"  # the host chain where per-bridge ACCEPT rules go (Docker evaluates it first)
+
+
+@dataclass
+class NodeConfig:
+    """Everything one container needs: its files (path inside the container -> text) and command."""
+
+    name: str
+    role: str
+    files: dict[str, str] = field(default_factory=dict)
+    command: list[str] = field(default_factory=list)
+    capabilities: list[str] = field(default_factory=list)  # beyond NET_ADMIN/NET_RAW (FRR needs SYS_ADMIN)
+
+
+def container_name(lab: str, node: str) -> str:
+    return f"labctl-{lab}-{node}"
+
+
+def network_name(lab: str, network: str) -> str:
+    return f"labctl-{lab}-{network}"
+
+
+def bridge_name(lab: str, network: str) -> str:
+    """Linux bridge names are limited to 15 characters: a stable hash keeps them unique per lab."""
+    return BRIDGE_PREFIX + hashlib.sha1(f"{lab}/{network}".encode()).hexdigest()[:11]
