@@ -7,7 +7,8 @@ lets :mod:`.transport` be a thin driver.
 
 RFC 2281 events handled (letters as in section 6.4):
 
-* a  interface up / configured -> Learn (no VIP) or Listen, after ``reload_delay``
+* a  interface up / configured -> Learn (no VIP) or Listen, after the start
+  delay (``standby delay minimum/reload``, see :meth:`HsrpGroup.start`)
 * b  interface down -> Initial (Resign first when Active)
 * c  active timer expiry: Listen -> Speak, Standby -> Active
 * d  standby timer expiry: Listen -> Speak, Speak -> Standby (or Active when
@@ -21,13 +22,27 @@ RFC 2281 events handled (letters as in section 6.4):
 * k/l Hello from a better/worse Standby router: Standby/Speak -> Listen / Speak -> Standby
 
 "Better" is (priority, IP address) compared as a tuple: higher priority
-wins, equal priority is broken by the higher interface address.
+wins, equal priority is broken by the higher interface address (RFC 2281
+section 5.1), for the Active and the Standby election alike.
+
+Authentication is the text string (``auth``, default ``cisco``) or, when
+``auth_md5_key`` is set, the IOS MD5 TLV (``standby authentication md5
+key-string``).  A packet that fails either check is dropped and counted in
+``counters["bad_auth"]``; so is a packet of the other kind.
 
 Deliberate simplifications, documented so nobody has to rediscover them:
 
-* Timers are never learned from the wire; the configured ones are used.  The
-  active/standby timers use the Holdtime *carried in the peer's Hello* when it
-  is non-zero (an HSRPv1 peer with msec timers sends 0), else our own.
+* Our own Hello/Hold are always the configured ones.  The only timer taken
+  from the wire is the Holdtime *carried in the peer's message*, which sets
+  how long that peer's Active/Standby claim stays valid (RFC 2281: "the
+  amount of time that the current Hello message should be considered
+  valid").  It is used when it is non-zero (an HSRPv1 peer with msec timers
+  sends 0) and above the advertised Hellotime, else our own Hold applies; and
+  it is capped at :data:`MAX_LEARNED_HOLD_MS` (255 s, the largest Holdtime
+  IOS accepts in either version and all the HSRPv1 one-byte seconds field can
+  carry) or our own configured Hold if that is larger.  So one hostile Coup
+  advertising 0xFFFFFFFF ms can keep the VIP ownerless for at most that cap,
+  not 49.7 days.
 * The time spent in Speak is one Holdtime (the standby timer restarts on
   entry), as IOS does; during it the router contests for standby.
 * Two gates (:attr:`HsrpGroup.gate` for every transition into Active,
@@ -42,7 +57,7 @@ import ipaddress
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
-from .packet import HsrpPacket, Opcode, PacketError, State
+from .packet import MD5_KEY_MAX, HsrpPacket, Md5Auth, Opcode, PacketError, State, sign, verify
 
 __all__ = [
     "Action",
@@ -50,15 +65,31 @@ __all__ = [
     "GroupConfig",
     "HsrpGroup",
     "HsrpRouter",
+    "MAX_LEARNED_HOLD_MS",
     "ReleaseVip",
     "Send",
     "StateChanged",
 ]
 
 
+MAX_LEARNED_HOLD_MS = 255_000
+"""Cap on a Holdtime learned from the wire (IOS: hold 1-255 s, or msec up to 255000)."""
+
+
 @dataclass(frozen=True)
 class GroupConfig:
-    """One ``standby <group> ...`` block; timers in milliseconds as in ``timers msec``."""
+    """One ``standby <group> ...`` block; timers in milliseconds as in ``timers msec``.
+
+    ``auth_md5_key``: ``standby authentication md5 key-string KEY`` (1-64
+    characters); when set it replaces the text ``auth`` on the wire and on
+    receipt.  ``None`` (default) keeps text authentication.
+
+    ``reload_delay_ms`` / ``minimum_delay_ms``: ``standby delay minimum M
+    reload R``.  With ``minimum_delay_ms=None`` (default, the historical
+    behaviour) every start waits ``reload_delay_ms``.  With a number, the first
+    start after the router (re)loaded waits ``max(reload, minimum)`` and every
+    later interface-up waits ``minimum``; see :meth:`HsrpGroup.start`.
+    """
 
     group: int
     name: str
@@ -72,6 +103,8 @@ class GroupConfig:
     version: int = 2
     track: dict[str, int] = field(default_factory=dict)
     reload_delay_ms: int = 0
+    auth_md5_key: str | None = None
+    minimum_delay_ms: int | None = None
 
     def __post_init__(self) -> None:
         hi = 255 if self.version == 1 else 4095
@@ -85,6 +118,20 @@ class GroupConfig:
             raise ValueError(f"need 0 < hello ({self.hello_ms} ms) < hold ({self.hold_ms} ms)")
         if self.virtual_ip:
             ipaddress.IPv4Address(self.virtual_ip)
+        if self.auth_md5_key is not None:
+            key = self.auth_md5_key
+            if not isinstance(key, str) or not 1 <= len(key) <= MD5_KEY_MAX or not _latin1(key):
+                raise ValueError(f"MD5 key string must be 1-{MD5_KEY_MAX} 8-bit characters")
+        if self.minimum_delay_ms is not None and self.minimum_delay_ms < 0:
+            raise ValueError(f"minimum delay {self.minimum_delay_ms} ms is negative")
+
+
+def _latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- actions
@@ -149,6 +196,7 @@ class HsrpGroup:
         self._vip: str | None = config.virtual_ip or None
         self._down: set[str] = set()
         self._start_at: float | None = None
+        self._started_once = False  # the reload delay is served (``standby delay reload``)
         self._hello_at: float | None = None
         self._active_at: float | None = None  # active timer expiry
         self._standby_at: float | None = None  # standby timer expiry
@@ -203,6 +251,26 @@ class HsrpGroup:
         return self._active[0] if self._active and self._state != State.ACTIVE else None
 
     @property
+    def standby_priority(self) -> int | None:
+        """Priority advertised by the standby router of this group, if that is a peer."""
+        return self._standby[0] if self._standby and self._state != State.STANDBY else None
+
+    @property
+    def next_hello_at(self) -> float | None:
+        """When the next Hello is due (same clock as ``now``); None when not speaking."""
+        return self._hello_at
+
+    @property
+    def active_expires_at(self) -> float | None:
+        """Active timer deadline: when the active router is presumed dead if silent."""
+        return self._active_at
+
+    @property
+    def standby_expires_at(self) -> float | None:
+        """Standby timer deadline (or, in Speak, the end of the standby contest)."""
+        return self._standby_at
+
+    @property
     def held_out(self) -> bool:
         """Informational: not Active here and not about to be.
 
@@ -232,11 +300,25 @@ class HsrpGroup:
     # ------------------------------------------------------------------ inputs
 
     def start(self, now: float) -> list[Action]:
-        """Interface up / group configured (event a), honouring ``reload_delay_ms``."""
+        """Interface up / group configured (event a), after the start delay.
+
+        The group stays in Initial until the interface has been up for the
+        delay; a stop() meanwhile cancels it and the next start() waits anew.
+        The reload delay counts as served only once a start has completed, so
+        a flap during the reload delay does not cut it short.
+        """
         if self._state != State.INITIAL or self._start_at is not None:
             return self._run_timers(now)
-        self._start_at = now + self.config.reload_delay_ms / 1000
+        self._start_at = now + self._start_delay_ms() / 1000
         return self._run_timers(now)
+
+    def _start_delay_ms(self) -> int:
+        c = self.config
+        if c.minimum_delay_ms is None:  # historical behaviour: every start waits the reload delay
+            return c.reload_delay_ms
+        if not self._started_once:
+            return max(c.reload_delay_ms, c.minimum_delay_ms)
+        return c.minimum_delay_ms
 
     def stop(self, now: float) -> list[Action]:
         """Interface down or shutdown (event b): Resign if Active, back to Initial."""
@@ -308,14 +390,13 @@ class HsrpGroup:
         if pkt.group != self.config.group:
             self.counters["foreign_group"] += 1
             return out
-        if pkt.auth != self.config.auth:
+        if not self._authentic(pkt, src_ip):
             self.counters["bad_auth"] += 1
             return out
         if src == self._my_ip_int or pkt.version != self.config.version or self._state == State.INITIAL:
             self.counters["ignored"] += 1
             return out
-        hold = pkt.holdtime_ms if isinstance(pkt.holdtime_ms, int) and pkt.holdtime_ms > 0 else None
-        hold_s = (hold or self.config.hold_ms) / 1000
+        hold_s = self._learned_hold_ms(pkt) / 1000
         claims_active = opcode == Opcode.COUP or (opcode == Opcode.HELLO and pstate == State.ACTIVE)
 
         if self._state == State.LEARN:
@@ -342,6 +423,23 @@ class HsrpGroup:
         else:
             self.counters["ignored"] += 1  # Hellos from Initial/Learn/Listen carry no election info
         return out + self._run_timers(now)
+
+    def _authentic(self, pkt: HsrpPacket, src_ip: str) -> bool:
+        """Text or MD5 authentication, whichever is configured; the other kind is refused."""
+        key = self.config.auth_md5_key
+        if key is None:
+            return pkt.md5 is None and pkt.auth == self.config.auth
+        md5 = pkt.md5
+        return md5 is not None and md5.sender_ip == src_ip and verify(pkt, key)
+
+    def _learned_hold_ms(self, pkt: HsrpPacket) -> int:
+        """The peer's advertised Holdtime, bounded (see the module docstring); else our own."""
+        hold, hello = pkt.holdtime_ms, pkt.hellotime_ms
+        if not isinstance(hold, int) or hold <= 0:
+            return self.config.hold_ms
+        if isinstance(hello, int) and hold <= hello:
+            return self.config.hold_ms  # nonsense timers: trust our own
+        return min(hold, max(MAX_LEARNED_HOLD_MS, self.config.hold_ms))
 
     # ------------------------------------------------------------------ event handlers
 
@@ -474,6 +572,7 @@ class HsrpGroup:
     def _one_timer(self, now: float) -> list[Action] | None:
         if self._start_at is not None and now >= self._start_at:
             self._start_at = None
+            self._started_once = True
             hold = self.config.hold_ms / 1000
             self._active_at = self._standby_at = now + hold
             if self._vip is None:
@@ -569,9 +668,12 @@ class HsrpGroup:
             hellotime_ms=c.hello_ms,
             holdtime_ms=c.hold_ms,
             virtual_ip=self._vip or "0.0.0.0",
-            auth=c.auth,
+            auth=c.auth if c.auth_md5_key is None else "",
             identifier=self.identifier,
+            md5=None if c.auth_md5_key is None else Md5Auth(self.my_ip),
         )
+        if c.auth_md5_key is not None:
+            pkt = sign(pkt, c.auth_md5_key)
         return Send(pkt)
 
 

@@ -18,6 +18,18 @@ HSRPv2 is a sequence of TLVs: a Group State TLV (type 1, length 40)::
 optionally followed by a Text Authentication TLV (type 3, length 8) and/or an
 Interface State TLV (type 2, length 4, ignored).
 
+**MD5 authentication** (IOS ``standby authentication md5 key-string KEY``)
+replaces the text TLV with an MD5 Authentication TLV (type 4, length 28)::
+
+    algorithm(1 = MD5) padding(0) flags(2) sender IP(4) key ID(4) digest(16)
+
+HSRPv1 carries the same 30 bytes after its 20-byte header (a 50-byte packet,
+authentication data field all zero); Wireshark dissects both forms.  The
+digest is RFC 1828 "keyed MD5" as IOS computes it:
+``MD5(key || keyfill || packet-with-zero-digest || key)``, keyfill being MD5's
+own padding of the key to a 64-byte boundary.  Known answers from IOS captures
+are in the unit tests.  A key string (not a key chain) always has key ID 0.
+
 **State encoding differs between versions.** :class:`State` carries the RFC
 2281 values (1, 2, 4, 8, 16 bit flags).  HSRPv2 numbers its states
 sequentially (0 Disabled, 1 Init, 2 Learn, 3 Listen, 4 Speak, 5 Standby,
@@ -35,9 +47,11 @@ FSM never learns timers from the wire, so a 0 is harmless; decode turns it into
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 import ipaddress
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 __all__ = [
     "HSRP_PORT",
@@ -46,9 +60,13 @@ __all__ = [
     "Opcode",
     "PacketError",
     "HsrpPacket",
+    "Md5Auth",
     "State",
     "decode",
     "encode",
+    "md5_digest",
+    "sign",
+    "verify",
     "multicast_group",
     "virtual_mac",
     "v1_virtual_mac",
@@ -67,9 +85,15 @@ V2_TLV_INTERFACE_STATE = 2
 V2_TLV_TEXT_AUTH = 3
 V2_TLV_MD5_AUTH = 4
 V2_GROUP_STATE_LEN = 40
+MD5_TLV_LEN = 28  # TLV body length (type and length bytes not counted)
+MD5_ALGORITHM = 1
+MD5_KEY_MAX = 64  # IOS accepts key strings of up to 64 characters
+V1_MD5_LEN = 20 + 2 + MD5_TLV_LEN
 
 _V1 = struct.Struct("!BBBBBBBB8s4s")
 _V2_GROUP = struct.Struct("!BBBBBBH6sIII16s")  # type, len, then the 40-byte body
+_MD5_TLV = struct.Struct("!BBBBH4sI16s")  # type, len, algorithm, padding, flags, sender IP, key ID, digest
+_DIGEST_AT = _MD5_TLV.size - 16  # offset of the digest inside the TLV
 
 
 class PacketError(ValueError):
@@ -106,8 +130,25 @@ _V2_TO_STATE[0] = State.INITIAL  # "Disabled"
 
 
 @dataclass(frozen=True)
+class Md5Auth:
+    """The MD5 Authentication TLV; ``digest`` is all zero until :func:`sign` fills it in."""
+
+    sender_ip: str
+    key_id: int = 0
+    digest: bytes = bytes(16)
+    algorithm: int = MD5_ALGORITHM
+    flags: int = 0
+
+
+@dataclass(frozen=True)
 class HsrpPacket:
-    """One decoded HSRP message, version independent (timers always in ms)."""
+    """One decoded HSRP message, version independent (timers always in ms).
+
+    ``md5`` is set when the packet carries an MD5 Authentication TLV.
+    ``signed`` holds, for a decoded MD5 packet, the received bytes with the
+    digest zeroed: the digest covers the bytes as sent, which a re-encode of
+    the decoded fields need not reproduce (reserved bytes, extra TLVs).
+    """
 
     version: int
     opcode: Opcode
@@ -119,6 +160,8 @@ class HsrpPacket:
     virtual_ip: str
     auth: str = DEFAULT_AUTH
     identifier: bytes = b"\0" * 6
+    md5: Md5Auth | None = None
+    signed: bytes = field(default=b"", compare=False, repr=False)
 
 
 def multicast_group(version: int) -> str:
@@ -181,8 +224,73 @@ def _check_range(name: str, value: int, hi: int) -> None:
         raise PacketError(f"{name} {value!r} out of range 0-{hi}")
 
 
+def _md5_tlv(md5: Md5Auth) -> bytes:
+    if md5.algorithm != MD5_ALGORITHM:
+        raise PacketError(f"MD5 TLV algorithm {md5.algorithm!r} is not {MD5_ALGORITHM} (MD5)")
+    _check_range("MD5 flags", md5.flags, 0xFFFF)
+    _check_range("MD5 key ID", md5.key_id, 0xFFFFFFFF)
+    if not isinstance(md5.digest, bytes) or len(md5.digest) != 16:
+        raise PacketError("MD5 digest must be 16 bytes")
+    try:
+        sender = ipaddress.IPv4Address(md5.sender_ip).packed
+    except ValueError as e:
+        raise PacketError(f"MD5 sender IP {md5.sender_ip!r} is not an IPv4 address") from e
+    return _MD5_TLV.pack(V2_TLV_MD5_AUTH, MD5_TLV_LEN, md5.algorithm, 0, md5.flags, sender, md5.key_id, md5.digest)
+
+
+def _key_bytes(key: str) -> bytes:
+    try:
+        raw = key.encode("latin-1")
+    except UnicodeEncodeError as e:
+        raise PacketError("MD5 key string is not 8-bit text") from e
+    if not 1 <= len(raw) <= MD5_KEY_MAX:
+        raise PacketError(f"MD5 key string must be 1-{MD5_KEY_MAX} characters")
+    return raw
+
+
+def md5_digest(key: str, data: bytes) -> bytes:
+    """RFC 1828 keyed MD5 over *data* (the packet with a zero digest), as IOS signs HSRP."""
+    k = _key_bytes(key)
+    keyfill = b"\x80" + bytes((55 - len(k)) % 64) + struct.pack("<Q", 8 * len(k))
+    return hashlib.md5(k + keyfill + data + k, usedforsecurity=False).digest()
+
+
+def _zero_digest(pkt: HsrpPacket) -> bytes:
+    assert pkt.md5 is not None
+    return encode(replace(pkt, md5=replace(pkt.md5, digest=bytes(16))))
+
+
+def sign(pkt: HsrpPacket, key: str) -> HsrpPacket:
+    """*pkt* with its MD5 TLV digest computed under *key* (``pkt.md5`` must be set)."""
+    if pkt.md5 is None:
+        raise PacketError("cannot sign a packet without an MD5 authentication TLV")
+    return replace(pkt, md5=replace(pkt.md5, digest=md5_digest(key, _zero_digest(pkt))))
+
+
+def verify(pkt: HsrpPacket, key: str) -> bool:
+    """True if *pkt* carries an MD5 TLV whose digest is right for *key* (constant time)."""
+    if pkt.md5 is None:
+        return False
+    try:
+        zeroed = replace(pkt, md5=replace(pkt.md5, digest=bytes(16)), signed=b"")
+        if pkt.signed:
+            # The fields judged must be the ones signed (no replace() after decode).
+            if decode(pkt.signed) != zeroed:
+                return False
+            data = pkt.signed
+        else:
+            data = encode(zeroed)
+        want = md5_digest(key, data)
+    except PacketError:
+        return False
+    return hmac.compare_digest(want, pkt.md5.digest)
+
+
 def encode(pkt: HsrpPacket) -> bytes:
-    """Serialise *pkt*; raises PacketError if a field cannot be represented."""
+    """Serialise *pkt*; raises PacketError if a field cannot be represented.
+
+    An MD5 TLV is written with the digest it holds: sign first (:func:`sign`).
+    """
     try:
         opcode = Opcode(pkt.opcode)
         state = State(pkt.state)
@@ -190,22 +298,26 @@ def encode(pkt: HsrpPacket) -> bytes:
         raise PacketError(str(e)) from e
     auth = _auth_bytes(pkt.auth)
     vip = _ipv4(pkt.virtual_ip)
+    md5 = _md5_tlv(pkt.md5) if pkt.md5 is not None else b""
     _check_range("hellotime_ms", pkt.hellotime_ms, 0xFFFFFFFF)
     _check_range("holdtime_ms", pkt.holdtime_ms, 0xFFFFFFFF)
     if pkt.version == 1:
         _check_range("group", pkt.group, 255)
         _check_range("priority", pkt.priority, 255)
-        return _V1.pack(
-            0,
-            opcode,
-            state,
-            _v1_timer(pkt.hellotime_ms),
-            _v1_timer(pkt.holdtime_ms),
-            pkt.priority,
-            pkt.group,
-            0,
-            auth,
-            vip,
+        return (
+            _V1.pack(
+                0,
+                opcode,
+                state,
+                _v1_timer(pkt.hellotime_ms),
+                _v1_timer(pkt.holdtime_ms),
+                pkt.priority,
+                pkt.group,
+                0,
+                auth,
+                vip,
+            )
+            + md5
         )
     if pkt.version == 2:
         _check_range("group", pkt.group, 4095)
@@ -228,17 +340,33 @@ def encode(pkt: HsrpPacket) -> bytes:
         )
         if pkt.auth:
             out += bytes((V2_TLV_TEXT_AUTH, AUTH_LEN)) + auth
-        return out
+        return out + md5
     raise PacketError(f"unknown HSRP version {pkt.version!r}")
+
+
+def _decode_md5(data: bytes, off: int) -> tuple[Md5Auth, bytes]:
+    """The MD5 TLV at *off*, and *data* with its digest zeroed (what the digest covers)."""
+    _type, tlv_len, algo, _pad, flags, sender, key_id, digest = _MD5_TLV.unpack_from(data, off)
+    if tlv_len != MD5_TLV_LEN:
+        raise PacketError(f"HSRP MD5 TLV length {tlv_len} != {MD5_TLV_LEN}")
+    if algo != MD5_ALGORITHM:
+        raise PacketError(f"HSRP MD5 TLV algorithm {algo} is not {MD5_ALGORITHM} (MD5)")
+    at = off + _DIGEST_AT
+    signed = data[:at] + bytes(16) + data[at + 16 :]
+    return Md5Auth(str(ipaddress.IPv4Address(sender)), key_id, bytes(digest), algo, flags), signed
 
 
 def _decode_v1(data: bytes) -> HsrpPacket:
     if len(data) < V1_LEN:
         raise PacketError(f"HSRPv1 packet truncated: {len(data)} < {V1_LEN} bytes")
-    # A 50-byte v1 packet carries an MD5 TLV we cannot verify; other trailing bytes are junk.
-    if len(data) != V1_LEN:
+    # Only a 50-byte v1 packet may carry more: the MD5 TLV.  Other trailing bytes are junk.
+    md5: Md5Auth | None = None
+    signed = b""
+    if len(data) == V1_MD5_LEN and data[V1_LEN] == V2_TLV_MD5_AUTH:
+        md5, signed = _decode_md5(data, V1_LEN)
+    elif len(data) != V1_LEN:
         raise PacketError(f"HSRPv1 packet has {len(data) - V1_LEN} unexpected trailing bytes")
-    version, opcode, state, hello, hold, prio, group, _rsvd, auth, vip = _V1.unpack(data)
+    version, opcode, state, hello, hold, prio, group, _rsvd, auth, vip = _V1.unpack(data[:V1_LEN])
     if version != 0:
         raise PacketError(f"HSRPv1 version field {version} != 0")
     try:
@@ -259,12 +387,16 @@ def _decode_v1(data: bytes) -> HsrpPacket:
         holdtime_ms=hold * 1000,
         virtual_ip=str(ipaddress.IPv4Address(vip)),
         auth=_auth_str(auth),
+        md5=md5,
+        signed=signed,
     )
 
 
 def _decode_v2(data: bytes) -> HsrpPacket:
     group_state: tuple | None = None
     auth = ""
+    md5: Md5Auth | None = None
+    signed = b""
     off = 0
     while off < len(data):
         if len(data) - off < 2:
@@ -287,7 +419,11 @@ def _decode_v2(data: bytes) -> HsrpPacket:
             if tlv_len != 4:
                 raise PacketError(f"HSRPv2 interface state TLV length {tlv_len} != 4")
         elif tlv_type == V2_TLV_MD5_AUTH:
-            raise PacketError("HSRPv2 MD5 authentication is not supported")
+            if tlv_len != MD5_TLV_LEN:
+                raise PacketError(f"HSRPv2 MD5 TLV length {tlv_len} != {MD5_TLV_LEN}")
+            if md5 is not None:
+                raise PacketError("HSRPv2 packet has more than one MD5 TLV")
+            md5, signed = _decode_md5(data, off)
         else:
             raise PacketError(f"unknown HSRPv2 TLV type {tlv_type}")
         off += 2 + tlv_len
@@ -317,6 +453,8 @@ def _decode_v2(data: bytes) -> HsrpPacket:
         virtual_ip=str(ipaddress.IPv4Address(addr[:4])),
         auth=auth,
         identifier=bytes(ident),
+        md5=md5,
+        signed=signed,
     )
 
 
