@@ -14,7 +14,8 @@ from labctl.errors import LabctlError
 from labctl.lab.readiness import wait_ready
 from labctl.lab.running import RunningLab, load
 from labctl.model.loader import load_topology
-from labctl.render import SABOTAGES, render_lab
+from labctl.model.sabotage import SABOTAGES
+from labctl.render import render_lab
 from labctl.runtime.docker.engine import DockerEngine
 from labctl.runtime.spec import BRIDGE_PREFIX
 

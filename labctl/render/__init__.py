@@ -11,11 +11,14 @@ from pathlib import Path
 import jinja2
 from netaddr import IPNetwork
 
+from labctl.model.sabotage import SABOTAGES, switches
 from labctl.model.topology import Topology
+from labctl.render.sidecar import sidecar_config
 from labctl.runtime.spec import NodeConfig
 
+__all__ = ["SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
+
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
-SABOTAGES = ("no-sync", "no-rekey", "no-rri")
 
 
 def _environment() -> jinja2.Environment:
@@ -43,7 +46,7 @@ def render_lab(
     for name, spec in ha.nodes.items():
         other = ha.nodes[names[1 - names.index(name)]]
         sync = {"local": str(spec.addresses[ha.sync_network]), "remote": str(other.addresses[ha.sync_network])}
-        stateful = topo.redundancy == "stateful" and "no-sync" not in sabotage
+        stateful = switches(topo.redundancy, ha.rri, sabotage).state_sync
         groups = [
             {
                 "network": i.network,
@@ -76,7 +79,7 @@ def render_lab(
                     ctx | {"vip": vip, "peer_address": peer_address, "site": bool(topo.peers) or not topo.easyvpn,
                            "ha_pools": stateful, "split_include": _split_include(topo)}
                 ),
-                "/etc/labctl/sidecar.json": env.get_template("sidecar.json.j2").render(ctx),
+                "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage).to_json(),
                 "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(ctx),
             },
             ["/bin/sh", "/etc/labctl/init.sh"],

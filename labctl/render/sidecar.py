@@ -1,0 +1,50 @@
+"""The sidecar's config, built as the typed `SidecarConfig` the sidecar itself reads (no JSON template)."""
+
+from __future__ import annotations
+
+from netaddr import IPNetwork
+
+from labctl.model.sabotage import switches
+from labctl.model.topology import Topology
+from labctl.sidecar.config import (
+    GroupSettings,
+    HsrpSettings,
+    ReplayInterval,
+    RriSettings,
+    SidecarConfig,
+    SsoSettings,
+)
+
+
+def sidecar_config(topo: Topology, node: str, topology_file: str = "",
+                   sabotage: tuple[str, ...] = ()) -> SidecarConfig:
+    """One gateway's HSRP groups, SSO channel, redundancy switches and RRI routes."""
+    ha = topo.ha
+    spec = ha.nodes[node]
+    other = next(n for name, n in ha.nodes.items() if name != node)
+    on = switches(topo.redundancy, ha.rri, sabotage)
+    crypto_if = topo.crypto_interface
+    timers = ha.hsrp
+    return SidecarConfig(
+        lab=topo.name,
+        node=node,
+        redundancy=topo.redundancy,
+        group_name=ha.group_name,
+        priority=spec.priority,
+        hsrp=HsrpSettings(version=timers.version, hello_ms=timers.hello, hold_ms=timers.hold,
+                          preempt=timers.preempt, preempt_delay_ms=timers.preempt_delay,
+                          reload_delay_ms=timers.reload_delay, auth=timers.auth),
+        groups=[GroupSettings(network=i.network, group=i.group, virtual_ip=str(i.virtual_ip),
+                              local_ip=str(spec.addresses[i.network]),
+                              prefixlen=IPNetwork(str(topo.networks[i.network].subnet)).prefixlen,
+                              track=dict(i.track), crypto=i is crypto_if)
+                for i in ha.interfaces],
+        sso=SsoSettings(local_ip=str(spec.addresses[ha.sync_network]),
+                        peer_ip=str(other.addresses[ha.sync_network]), key=ha.sync_key),
+        ha_plugin=on.state_sync,
+        sequence_continuity=on.sequence_continuity,
+        replay_interval=ReplayInterval(inbound=ha.replay_interval.inbound, outbound=ha.replay_interval.outbound),
+        rri=RriSettings(enabled=on.rri, routes=[str(s) for s in topo.crypto.remote_subnets],
+                        remote_peer=topo.easyvpn is not None),
+        comment=f"labctl HSRP/SSO sidecar config for {node} in lab {topo.name}; rendered from {topology_file}",
+    )
