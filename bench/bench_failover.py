@@ -15,11 +15,12 @@ import json
 import sys
 from pathlib import Path
 
-from labctl import orchestrate
 from labctl.controller.verdict import failover
+
+from labctl.lab import load, up
 from labctl.model.topology import parse_duration_ms
-from labctl.runtime.docker import lab as runtime
 from labctl.runtime.docker.client import get_client
+from labctl.runtime.docker.engine import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 TIMERS = ("3s/10s", "1s/3s", "100ms/300ms")
@@ -37,7 +38,7 @@ def main() -> int:
     parser.add_argument("--json", action="store_true", help="one JSON object per run instead of a table")
     args = parser.parse_args()
     client = get_client()
-    lab = orchestrate.load(args.topology, check_host=False).name
+    lab = load(args.topology).name
     if not args.json:
         print(f"{'mode':9} {'hello/hold':12} {'fault':10} {'in->out ms':>10} {'out->in ms':>10} {'lost':>6} "
               f"{'converge ms':>11} {'IKE kept':>8} {'child':>12} verdict  target (stateful: hold + 50 ms)")
@@ -46,8 +47,8 @@ def main() -> int:
             for fault in args.faults:
                 for mode in args.modes:
                     hello, hold = timers.split("/")
-                    runtime.down(client, lab)
-                    orchestrate.up(args.topology, timeout=180, client=client,
+                    DockerEngine(client).down(lab)
+                    up(args.topology, timeout=180, engine=DockerEngine(client),
                                    overrides={"redundancy": mode, "hello": hello, "hold": hold})
                     verdict = failover(client, lab, fault, link="outside" if fault == "link-down" else None,
                                        rate=args.rate, recover=False)
@@ -64,7 +65,7 @@ def main() -> int:
                           f"{verdict.converge_ms or float('nan'):11.0f} {str(verdict.ike_sa_preserved):>8} "
                           f"{verdict.child_sa:>12} {verdict.verdict:7}  {met}", flush=True)
     finally:
-        runtime.down(client, lab)
+        DockerEngine(client).down(lab)
     return 0
 
 

@@ -14,10 +14,10 @@ import statistics
 import time
 from pathlib import Path
 
-from labctl import orchestrate
+from labctl.lab import load, up
 from labctl.runtime.docker import images
-from labctl.runtime.docker import lab as runtime
 from labctl.runtime.docker.client import get_client
+from labctl.runtime.docker.engine import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -31,14 +31,14 @@ def main() -> None:
     images.ensure_images(client)  # cached images: building is measured by bench_images.py
     print(f"{'topology':28} {'round':>5} {'up s':>7} {'tunnel s':>9} {'down s':>7}")
     for path in args.topologies:
-        lab = orchestrate.load(path, check_host=False).name
-        runtime.down(client, lab)
+        lab = load(path).name
+        DockerEngine(client).down(lab)
         ups, downs = [], []
         for round_no in range(1, args.rounds + 1):
-            result = orchestrate.up(path, client=client)
+            result = up(path, engine=DockerEngine(client))
             tunnel = next((t for stage, t in result.stages.items() if stage.startswith("ping")), float("nan"))
             started = time.monotonic()
-            runtime.down(client, lab)
+            DockerEngine(client).down(lab)
             down_s = time.monotonic() - started
             ups.append(result.seconds)
             downs.append(down_s)

@@ -17,13 +17,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-
-from labctl import orchestrate
 from labctl.easyvpn import client_reports
 from labctl.matrix.events import sidecar_events
-from labctl.runtime.docker import lab as runtime
+
+from labctl.lab import load, open_lab, up
+from labctl.nodes import gateway
 from labctl.runtime.docker.client import get_client
-from labctl.status import sidecar_status
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.docker.handle import DockerLab, DockerNode
+from labctl.runtime.spec import container_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +43,7 @@ def topology_for(count: int, workdir: Path) -> Path:
 
 
 def memory_mib(lab: str, node: str) -> float:
-    stats = get_client().containers.get(runtime.container_name(lab, node)).stats(stream=False)
+    stats = get_client().containers.get(container_name(lab, node)).stats(stream=False)
     return stats.get("memory_stats", {}).get("usage", 0) / 2**20
 
 
@@ -50,7 +52,7 @@ def last_connect(topo) -> float:
     latest = 0.0
     today = datetime.now(UTC).date()
     for name in topo.easyvpn.client_names():
-        code, out = runtime.exec_in(get_client(), topo.name, name,
+        code, out = DockerNode(get_client(), topo.name, name).exec(
                                     ["grep", "-h", "IKE_SA .* established", "/var/log/charon.log"])
         lines = out.strip().splitlines() if code == 0 else []
         if lines:
@@ -61,7 +63,7 @@ def last_connect(topo) -> float:
 
 def hot_delay(topo, standby: str, since: float) -> str:
     """Seconds from `since` until the standby's sidecar logged STANDBY HOT (its own event stamps)."""
-    text = runtime.node_logs(get_client(), topo.name, standby, since=since - 600)
+    text = DockerNode(get_client(), topo.name, standby).logs(since=since - 600)
     states = [e for e in sidecar_events(standby, text, since - 600, float("inf")) if e["kind"] == "redundancy"]
     after = [e for e in states if e["time"] >= since and e["detail"].endswith("STANDBY HOT")]
     if after:
@@ -78,27 +80,27 @@ def identities(topo) -> dict[str, tuple]:
 def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None:
     client = get_client()
     path = topology_for(count, workdir)
-    topo = orchestrate.load(path, check_host=False)
-    runtime.down(client, topo.name)
+    topo = load(path)
+    DockerEngine(client).down(topo.name)
     try:
-        result = orchestrate.up(path, client=client, timeout=60 + count * 3)
+        result = up(path, engine=DockerEngine(client), timeout=60 + count * 3)
         stages = result.stages
         connected = next((t for s, t in stages.items() if s.startswith("Easy VPN clients")), float("nan"))
-        active = orchestrate.active_gateway(client, topo)
+        active = open_lab(DockerLab(client, topo.name)).active_gateway()
         standby = next(n for n in topo.ha.nodes if n != active)
         hot = hot_delay(topo, standby, last_connect(topo))
         mem = {n: memory_mib(topo.name, n) for n in topo.ha.nodes}
         ready = time.monotonic() + 60  # a client may have re-negotiated since `up`: kill only a HOT pair
-        while (sidecar_status(client, topo.name, standby) or {}).get("redundancy") != "STANDBY HOT":
+        while (gateway.sidecar_status(DockerNode(client, topo.name, standby)) or {}).get("redundancy") != "STANDBY HOT":
             if time.monotonic() > ready:
                 print(f"{count:4} clients: standby never STANDBY HOT before the kill", flush=True)
                 break
             time.sleep(0.2)
         before = identities(topo)
-        runtime.kill_node(client, topo.name, active)
+        DockerNode(client, topo.name, active).kill()
         deadline = time.monotonic() + settle
         while time.monotonic() < deadline:
-            if (sidecar_status(client, topo.name, standby) or {}).get("role") == "active":
+            if (gateway.sidecar_status(DockerNode(client, topo.name, standby)) or {}).get("role") == "active":
                 break
             time.sleep(0.2)
         time.sleep(settle / 2)
@@ -112,14 +114,14 @@ def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None
         why = f" ({why})" if why else ""
         if verbose:
             for name in [n for n, ident in before.items() if after.get(n) != ident][:2]:
-                _, out = runtime.exec_in(client, topo.name, name, ["tail", "-n", "25", "/var/log/charon.log"])
+                _, out = DockerNode(client, topo.name, name).exec(["tail", "-n", "25", "/var/log/charon.log"])
                 print(f"--- {name} (lost its session) charon.log tail:\n{out}", flush=True)
         print(f"{count:4} clients  up {result.seconds:6.1f}s  all connected at {connected:6.1f}s  "
               f"standby STANDBY HOT {hot} after the last client's IKE SA  "
               f"survived {kept}/{len(before)}{why}  memory gw1 {mem['gw1']:.0f} MiB gw2 {mem['gw2']:.0f} MiB",
               flush=True)
     finally:
-        runtime.down(client, topo.name)
+        DockerEngine(client).down(topo.name)
 
 
 def main() -> None:

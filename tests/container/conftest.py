@@ -9,9 +9,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from labctl import orchestrate
+from labctl.lab import load, up
 from labctl.runtime.docker import images
-from labctl.runtime.docker import lab as runtime
+from labctl.runtime.docker.engine import DockerEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,12 +44,12 @@ def lab_factory(docker_client: docker.DockerClient) -> Iterator[LabFactory]:
 
     def start(path: Path | None = None, **kwargs: object) -> str:
         path = path or topology_path()
-        name = orchestrate.load(path, check_host=False).name
-        runtime.down(docker_client, name)
-        result = orchestrate.up(path, client=docker_client, **kwargs)  # type: ignore[arg-type]
+        name = load(path).name
+        DockerEngine(docker_client).down(name)
+        result = up(path, engine=DockerEngine(docker_client), **kwargs)  # type: ignore[arg-type]
         started.append(result.lab)
         return result.lab
 
     yield start
     for name in started:
-        runtime.down(docker_client, name)
+        DockerEngine(docker_client).down(name)

@@ -12,10 +12,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from labctl.render.compose import render_compose
 from labctl.model.loader import load_topology
+from labctl.render.compose import render_compose
 from labctl.runtime.docker import firewall
-from labctl.runtime.docker import lab as runtime
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.docker.handle import DockerLab, DockerNode
 
 from .conftest import ROOT
 
@@ -46,17 +47,17 @@ def demo(docker_client: docker.DockerClient, compose_file: Path, lab: str, remot
     try:
         subprocess.run([*cmd, "up", "-d"], check=True, capture_output=True, text=True, timeout=180)
         deadline = time.monotonic() + 60
-        while runtime.exec_in(docker_client, lab, "inside1", ["ping", "-c1", "-W1", remote])[0] != 0:
+        while DockerNode(docker_client, lab, "inside1").exec(["ping", "-c1", "-W1", remote])[0] != 0:
             assert time.monotonic() < deadline, "no ping inside1 -> remote1 through the tunnel within 60 s"
             time.sleep(0.5)
-        code, out = runtime.exec_in(docker_client, lab, "gw1", ["swanctl", "--list-sas"])
+        code, out = DockerNode(docker_client, lab, "gw1").exec(["swanctl", "--list-sas"])
         assert code == 0 and "ESTABLISHED" in out, out
         if firewall.available():
             assert len(firewall.lab_rules(lab)) == 4
     finally:
         down = subprocess.run([*cmd, "down", "-t", "5"], capture_output=True, text=True, timeout=120)
     assert down.returncode == 0, down.stderr
-    assert runtime.lab_containers(docker_client, lab) == []
+    assert DockerLab(docker_client, lab).containers() == []
     assert docker_client.networks.list(filters={"label": f"labctl.lab={lab}"}) == []
     if firewall.available():
         assert firewall.lab_rules(lab) == []
@@ -64,13 +65,13 @@ def demo(docker_client: docker.DockerClient, compose_file: Path, lab: str, remot
 
 def test_compose_demo_of_a_private_lab(docker_client: docker.DockerClient, tmp_path: Path) -> None:
     topo = private_topology(tmp_path)
-    runtime.down(docker_client, "cmpz")
+    DockerEngine(docker_client).down("cmpz")
     compose_file = tmp_path / "docker-compose.yml"
     compose_file.write_text(render_compose(load_topology(topo), str(topo)))
     demo(docker_client, compose_file, "cmpz", "10.73.0.10")
 
 
 def test_top_level_docker_compose_demo(docker_client: docker.DockerClient) -> None:
-    if runtime.lab_containers(docker_client, "dual"):
+    if DockerLab(docker_client, "dual").containers():
         pytest.skip("a `dual` lab is already running on this engine: the demo would clash with it")
     demo(docker_client, ROOT / "docker-compose.yml", "dual", "10.2.0.10")

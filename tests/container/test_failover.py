@@ -14,12 +14,13 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-
-from labctl import orchestrate
 from labctl.controller import faults
 from labctl.controller.probe import run_probe
 from labctl.controller.verdict import Verdict, failover, failover_and_back
-from labctl.runtime.docker import lab as runtime
+
+from labctl.lab import load, open_lab, up
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.docker.handle import DockerLab, DockerNode
 
 from .conftest import topology_path
 
@@ -33,21 +34,21 @@ class Labs:
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
         self.path = topology_path()
-        self.name = orchestrate.load(self.path, check_host=False).name
+        self.name = load(self.path).name
         self.current: tuple | None = None
 
     def get(self, sabotage: tuple[str, ...] = (), redundancy: str | None = None) -> str:
         variant = (sabotage, redundancy)
         if self.current != variant:
-            runtime.down(self.client, self.name)
+            DockerEngine(self.client).down(self.name)
             self.current = None
-            orchestrate.up(self.path, sabotage, timeout=120, client=self.client,
+            up(self.path, sabotage, timeout=120, engine=DockerEngine(self.client),
                            overrides={"redundancy": redundancy})
             self.current = variant
         return self.name
 
     def down(self) -> None:
-        runtime.down(self.client, self.name)
+        DockerEngine(self.client).down(self.name)
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +69,7 @@ def explain(verdict: Verdict) -> str:
 
 def test_probe_counts_every_packet_both_ways(labs: Labs, docker_client) -> None:
     lab = labs.get()
-    topo, _ = orchestrate.load_running(docker_client, lab)
+    topo = open_lab(DockerLab(docker_client, lab)).topo
     result = run_probe(docker_client, topo, rate=2000, duration=2.0)
     assert len(result.directions) == 2
     for d in result.directions:
@@ -92,7 +93,7 @@ def test_outside_link_down_passes(labs: Labs, docker_client) -> None:
     assert verdict.passed, explain(verdict)
     assert verdict.ike_sa_preserved is True
     assert verdict.new_active != verdict.old_active
-    topo, _ = orchestrate.load_running(docker_client, labs.name)
+    topo = open_lab(DockerLab(docker_client, labs.name)).topo
     assert faults.list_faults(docker_client, topo) == []  # recovered: the link is up again
 
 
@@ -129,8 +130,8 @@ def test_faults_are_listed_from_live_state_and_undone(labs: Labs, docker_client)
     """Last on the correct lab: 30 % loss on the sync link can cost the standby an IKE message-ID update
     (the ha plugin does not retransmit), which a later takeover would pay for."""
     lab = labs.get()
-    topo, _ = orchestrate.load_running(docker_client, lab)
-    active = orchestrate.active_gateway(docker_client, topo)
+    topo = open_lab(DockerLab(docker_client, lab)).topo
+    active = open_lab(DockerLab(docker_client, topo.name)).active_gateway()
     standby = next(n for n in topo.ha.nodes if n != active)
     faults.inject(docker_client, topo, "loss", standby, "sync", 30)
     faults.inject(docker_client, topo, "sync-partition", standby)
@@ -144,7 +145,7 @@ def test_faults_are_listed_from_live_state_and_undone(labs: Labs, docker_client)
     faults.undo(docker_client, topo, "sync-partition")
     faults.undo(docker_client, topo, "node-stop")
     assert faults.list_faults(docker_client, topo) == []
-    code, out = runtime.exec_in(docker_client, lab, standby, ["nft", "list", "tables"])
+    code, out = DockerNode(docker_client, lab, standby).exec(["nft", "list", "tables"])
     assert faults.NFT_TABLE not in out
     faults.wait_whole(docker_client, topo)
 

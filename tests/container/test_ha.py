@@ -13,10 +13,11 @@ from collections.abc import Callable
 import docker
 import pytest
 
-from labctl import orchestrate
+from labctl.lab import load
+from labctl.lab.endpoints import host_address, inside_and_remote_hosts
 from labctl.model.topology import Topology
-from labctl.runtime.docker import lab as runtime
-from labctl.status import node_sas, sidecar_status
+from labctl.nodes import charon, gateway
+from labctl.runtime.docker.handle import DockerNode
 
 from .conftest import LabFactory, topology_path
 
@@ -30,70 +31,78 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> Non
         time.sleep(0.1)
 
 
+def sas_of(client: docker.DockerClient, lab: str, node: str) -> list[dict]:
+    return charon.sas(DockerNode(client, lab, node))
+
+
+def status_of(client: docker.DockerClient, lab: str, node: str) -> dict | None:
+    return gateway.sidecar_status(DockerNode(client, lab, node))
+
+
 def ike_identity(client: docker.DockerClient, lab: str, node: str) -> list[tuple[str, str, str]]:
-    return [(sa["initiator_spi"], sa["responder_spi"], sa["uniqueid"]) for sa in node_sas(client, lab, node)
+    return [(sa["initiator_spi"], sa["responder_spi"], sa["uniqueid"]) for sa in sas_of(client, lab, node)
             if sa["state"] == "ESTABLISHED"]
 
 
 def vips_on(client: docker.DockerClient, lab: str, node: str, topo: Topology) -> set[str]:
-    _, out = runtime.exec_in(client, lab, node, ["ip", "-4", "-o", "addr", "show"])
+    _, out = DockerNode(client, lab, node).exec(["ip", "-4", "-o", "addr", "show"])
     return {str(i.virtual_ip) for i in topo.ha.interfaces if f" {i.virtual_ip}/" in out}
 
 
 def rri_routes(client: docker.DockerClient, lab: str, node: str) -> str:
-    return runtime.exec_in(client, lab, node, ["ip", "-4", "route", "show", "proto", "77"])[1].strip()
+    return DockerNode(client, lab, node).exec(["ip", "-4", "route", "show", "proto", "77"])[1].strip()
 
 
 def ike_inits_in_peer_log(client: docker.DockerClient, lab: str, peer: str) -> int:
     """How many IKE SAs the peer has started (a stateful failover must not add one)."""
-    out = runtime.exec_in(client, lab, peer, ["grep", "-c", "initiating IKE_SA", "/var/log/charon.log"])[1]
+    out = DockerNode(client, lab, peer).exec(["grep", "-c", "initiating IKE_SA", "/var/log/charon.log"])[1]
     return int(out.strip() or 0)
 
 
 def ping(client: docker.DockerClient, lab: str, topo: Topology) -> bool:
-    inside, remote = orchestrate.inside_and_remote_hosts(topo)
-    target = orchestrate.host_address(topo, remote)
-    return runtime.exec_in(client, lab, inside, ["ping", "-c1", "-W1", target])[0] == 0
+    inside, remote = inside_and_remote_hosts(topo)
+    target = host_address(topo, remote)
+    return DockerNode(client, lab, inside).exec(["ping", "-c1", "-W1", target])[0] == 0
 
 
 def test_stateful_failover_and_preempt_back(docker_client: docker.DockerClient, lab_factory: LabFactory) -> None:
     client = docker_client
     lab = lab_factory()
-    topo = orchestrate.load(topology_path(), check_host=False)
+    topo = load(topology_path())
     gw1, gw2 = list(topo.ha.nodes)  # gw1 has the higher priority and preempts
     peer = next(iter(topo.peers))
     all_vips = {str(i.virtual_ip) for i in topo.ha.interfaces}
 
     # steady state: Active + ACTIVE / Standby + STANDBY HOT with the IKE SA held PASSIVE
-    wait_for("gw2 STANDBY HOT", lambda: (sidecar_status(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT")
-    one, two = sidecar_status(client, lab, gw1), sidecar_status(client, lab, gw2)
+    wait_for("gw2 STANDBY HOT", lambda: (status_of(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT")
+    one, two = status_of(client, lab, gw1), status_of(client, lab, gw2)
     assert (one["role"], one["redundancy"], one["peer_redundancy"]) == ("active", "ACTIVE", "STANDBY HOT")
     assert {g["state"] for g in one["hsrp"]} == {"Active"} and {g["state"] for g in two["hsrp"]} == {"Standby"}
     assert vips_on(client, lab, gw1, topo) == all_vips and vips_on(client, lab, gw2, topo) == set()
     assert rri_routes(client, lab, gw1) and not rri_routes(client, lab, gw2)
     identity = ike_identity(client, lab, peer)
     assert len(identity) == 1
-    passive = [sa for sa in node_sas(client, lab, gw2) if sa["state"] == "PASSIVE"]
+    passive = [sa for sa in sas_of(client, lab, gw2) if sa["state"] == "PASSIVE"]
     assert [(sa["initiator_spi"], sa["responder_spi"]) for sa in passive] == [identity[0][:2]]
     inits = ike_inits_in_peer_log(client, lab, peer)
 
     # SIGKILL the active, as strongSwan's own HA tests do
-    runtime.kill_node(client, lab, gw1)
+    DockerNode(client, lab, gw1).kill()
     wait_for("gw2 to own the VIPs", lambda: vips_on(client, lab, gw2, topo) == all_vips, timeout=10)
     wait_for("traffic through the tunnel again", lambda: ping(client, lab, topo), timeout=15)
-    assert (sidecar_status(client, lab, gw2) or {})["redundancy"] == "ACTIVE"
+    assert (status_of(client, lab, gw2) or {})["redundancy"] == "ACTIVE"
     assert rri_routes(client, lab, gw2)
     assert ike_identity(client, lab, peer) == identity, "the peer's IKE SA changed: not a stateful failover"
     assert ike_inits_in_peer_log(client, lab, peer) == inits, "the peer started a new IKE_SA_INIT"
 
     # the old active returns: STANDBY HOT first, then preempts (SSO-aware), same IKE SA throughout
-    runtime.start_node(client, lab, gw1)
+    DockerNode(client, lab, gw1).start()
     wait_for("gw1 back and Active again (preempt)",
-             lambda: (sidecar_status(client, lab, gw1) or {}).get("redundancy") == "ACTIVE", timeout=60)
-    events = [e["detail"] for e in sidecar_status(client, lab, gw1)["events"] if e["kind"] == "redundancy"]
+             lambda: (status_of(client, lab, gw1) or {}).get("redundancy") == "ACTIVE", timeout=60)
+    events = [e["detail"] for e in status_of(client, lab, gw1)["events"] if e["kind"] == "redundancy"]
     assert any("STANDBY HOT" in e for e in events), f"gw1 preempted before it was STANDBY HOT: {events}"
     wait_for("gw2 STANDBY HOT again",
-             lambda: (sidecar_status(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT", timeout=30)
+             lambda: (status_of(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT", timeout=30)
     assert vips_on(client, lab, gw1, topo) == all_vips and vips_on(client, lab, gw2, topo) == set()
     assert rri_routes(client, lab, gw1) and not rri_routes(client, lab, gw2)
     wait_for("traffic after preempt", lambda: ping(client, lab, topo), timeout=15)
@@ -105,16 +114,16 @@ def test_all_links_down_moves_the_session(docker_client: docker.DockerClient, la
     """Interface tracking: the active's outside and inside links go down -> the standby takes over."""
     client = docker_client
     lab = lab_factory()
-    topo = orchestrate.load(topology_path(), check_host=False)
+    topo = load(topology_path())
     gw1, gw2 = list(topo.ha.nodes)
     peer = next(iter(topo.peers))
-    wait_for("gw2 STANDBY HOT", lambda: (sidecar_status(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT")
+    wait_for("gw2 STANDBY HOT", lambda: (status_of(client, lab, gw2) or {}).get("redundancy") == "STANDBY HOT")
     identity = ike_identity(client, lab, peer)
     for iface in topo.ha.interfaces:
         address = str(topo.ha.nodes[gw1].addresses[iface.network])
         script = f"ip link set dev $(ip -o -4 addr show | awk '$4 ~ /^{address}\\// {{print $2}}') down"
-        assert runtime.exec_in(client, lab, gw1, ["sh", "-c", script])[0] == 0
-    wait_for("gw2 Active", lambda: (sidecar_status(client, lab, gw2) or {}).get("role") == "active", timeout=10)
+        assert DockerNode(client, lab, gw1).exec(["sh", "-c", script])[0] == 0
+    wait_for("gw2 Active", lambda: (status_of(client, lab, gw2) or {}).get("role") == "active", timeout=10)
     wait_for("traffic through the tunnel again", lambda: ping(client, lab, topo), timeout=15)
     assert ike_identity(client, lab, peer) == identity
-    assert (sidecar_status(client, lab, gw1) or {}).get("role") != "active"
+    assert (status_of(client, lab, gw1) or {}).get("role") != "active"

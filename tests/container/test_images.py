@@ -6,7 +6,7 @@ from __future__ import annotations
 import docker
 import pytest
 
-from labctl import labels
+from labctl.runtime import labels
 from labctl.runtime.docker import images
 
 pytestmark = pytest.mark.docker

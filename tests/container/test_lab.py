@@ -10,10 +10,12 @@ import time
 import docker
 import pytest
 
-from labctl import labels, orchestrate
+from labctl.lab import lab_status, load
+from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.runtime import labels
 from labctl.runtime.docker import firewall
-from labctl.runtime.docker import lab as runtime
-from labctl.status import lab_status
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.docker.handle import DockerLab, DockerNode
 
 from .conftest import LabFactory, topology_path
 
@@ -34,19 +36,19 @@ def leftovers(client: docker.DockerClient, lab: str) -> dict[str, int]:
 
 def test_up_status_tunnel_and_down(docker_client: docker.DockerClient) -> None:
     path = topology_path()
-    lab = orchestrate.load(path, check_host=False).name
-    runtime.down(docker_client, lab)  # start from nothing: `up` on a live lab would reuse its containers
+    lab = load(path).name
+    DockerEngine(docker_client).down(lab)  # start from nothing: `up` on a live lab would reuse its containers
     try:
         up = labctl("up", str(path), "--json")
         assert up.returncode == 0, up.stderr
         assert json.loads(up.stdout)["lab"] == lab
 
         # real packets through real ESP: the peer's CHILD SA counts them
-        topo = orchestrate.load(path, check_host=False)
-        inside, remote = orchestrate.inside_and_remote_hosts(topo)
+        topo = load(path)
+        inside, remote = inside_and_remote_hosts(topo)
         assert inside and remote
-        code, out = runtime.exec_in(docker_client, lab, inside,
-                                    ["ping", "-c3", "-i0.2", "-W1", orchestrate.host_address(topo, remote)])
+        code, out = DockerNode(docker_client, lab, inside).exec(
+                                    ["ping", "-c3", "-i0.2", "-W1", host_address(topo, remote)])
         assert code == 0, out
 
         status = json.loads(labctl("status", lab, "--json").stdout)
@@ -76,8 +78,8 @@ def test_up_status_tunnel_and_down(docker_client: docker.DockerClient) -> None:
 def test_down_after_labctl_was_killed_mid_up(docker_client: docker.DockerClient) -> None:
     """`down` finds a half-built lab by its labels alone."""
     path = topology_path()
-    lab = orchestrate.load(path, check_host=False).name
-    runtime.down(docker_client, lab)
+    lab = load(path).name
+    DockerEngine(docker_client).down(lab)
     proc = subprocess.Popen([sys.executable, "-m", "labctl.cli", "up", str(path)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
@@ -104,13 +106,13 @@ def test_bad_topology_starts_nothing(docker_client: docker.DockerClient, tmp_pat
 def test_lab_status_from_live_daemons(docker_client: docker.DockerClient, lab_factory: LabFactory) -> None:
     """Status must come from charon, not from rendered files: kill charon on the peer and it shows."""
     lab = lab_factory()
-    topo = orchestrate.load(topology_path(), check_host=False)
+    topo = load(topology_path())
     peer = next(iter(topo.peers))
-    before = {n["name"]: n for n in lab_status(docker_client, lab)["nodes"]}
+    before = {n["name"]: n for n in lab_status(DockerLab(docker_client, lab))["nodes"]}
     assert before[peer]["ike_sas"]
-    runtime.exec_in(docker_client, lab, peer, ["pkill", "-STOP", "charon"])
+    DockerNode(docker_client, lab, peer).exec(["pkill", "-STOP", "charon"])
     try:
-        after = {n["name"]: n for n in lab_status(docker_client, lab)["nodes"]}
+        after = {n["name"]: n for n in lab_status(DockerLab(docker_client, lab))["nodes"]}
     finally:
-        runtime.exec_in(docker_client, lab, peer, ["pkill", "-CONT", "charon"])
+        DockerNode(docker_client, lab, peer).exec(["pkill", "-CONT", "charon"])
     assert after[peer]["ike_sas"] == []

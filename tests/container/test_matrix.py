@@ -12,7 +12,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from labctl.runtime.docker import lab as runtime
+from labctl.runtime.docker.engine import DockerEngine
+from labctl.runtime.docker.handle import DockerLab
 
 from .conftest import ROOT
 
@@ -31,7 +32,7 @@ def private_topology(tmp_path: Path) -> Path:
 
 def test_matrix_fails_when_a_known_bad_variant_is_expected_to_pass(docker_client: docker.DockerClient,
                                                                    tmp_path: Path) -> None:
-    runtime.down(docker_client, "mtx")
+    DockerEngine(docker_client).down("mtx")
     matrix = tmp_path / "tiny.yaml"
     matrix.write_text(f"""name: tiny
 defaults: {{rate: 200, converge_timeout: 30s}}
@@ -58,4 +59,4 @@ matrix:
     cases = ET.parse(out / "junit.xml").getroot().findall(".//testcase")
     assert [c.find("failure") is not None for c in cases] == [False, True]
     assert "<svg" in (out / "report.html").read_text()
-    assert runtime.lab_containers(docker_client, "mtx") == []  # every cell cleaned up
+    assert DockerLab(docker_client, "mtx").containers() == []  # every cell cleaned up

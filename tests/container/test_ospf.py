@@ -12,10 +12,10 @@ from pathlib import Path
 
 import docker
 import pytest
-
-from labctl import orchestrate
 from labctl.controller.verdict import Verdict, failover
-from labctl.runtime.docker import lab as runtime
+
+from labctl.lab import open_lab
+from labctl.runtime.docker.handle import DockerLab, DockerNode
 
 from .conftest import ROOT, LabFactory
 
@@ -27,7 +27,7 @@ VIA = {"gw1": "10.62.0.11", "gw2": "10.62.0.12"}  # the gateways' own inside add
 
 def inside_route(client: docker.DockerClient, lab: str) -> tuple[str, tuple[str, ...]] | None:
     """r-inside's OSPF route to the remote subnet: (route type, next hops), None when it has none."""
-    code, out = runtime.exec_in(client, lab, "r-inside", ["vtysh", "-c", "show ip ospf route json"], timeout=5)
+    code, out = DockerNode(client, lab, "r-inside").exec(["vtysh", "-c", "show ip ospf route json"], timeout=5)
     try:
         route = json.loads(out).get(REMOTE) if code == 0 else None
     except ValueError:
@@ -37,7 +37,7 @@ def inside_route(client: docker.DockerClient, lab: str) -> tuple[str, tuple[str,
 
 def kernel_route(client: docker.DockerClient, lab: str) -> str:
     """What r-inside forwards with: the FIB entry zebra installed."""
-    return runtime.exec_in(client, lab, "r-inside", ["ip", "-4", "route", "show", REMOTE])[1].strip()
+    return DockerNode(client, lab, "r-inside").exec(["ip", "-4", "route", "show", REMOTE])[1].strip()
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float = 30.0) -> None:
@@ -97,18 +97,18 @@ def check_route_followed(verdict: Verdict, watcher: RouteWatcher, mode: str) -> 
 
 def test_inside_router_learns_the_remote_subnet_from_the_active_only(docker_client, lab_factory: LabFactory) -> None:
     lab = lab_factory(path=Path(OSPF))
-    topo, _ = orchestrate.load_running(docker_client, lab)
-    assert orchestrate.active_gateway(docker_client, topo) == "gw1"
+    topo = open_lab(DockerLab(docker_client, lab)).topo
+    assert open_lab(DockerLab(docker_client, topo.name)).active_gateway() == "gw1"
     wait_for("r-inside's route via gw1", lambda: inside_route(docker_client, lab) == ("N E2", (VIA["gw1"],)))
     assert "via 10.62.0.11" in kernel_route(docker_client, lab) and "proto ospf" in kernel_route(docker_client, lab)
-    code, out = runtime.exec_in(docker_client, lab, "r-inside", ["cat", "/etc/frr/frr.conf"])
+    code, out = DockerNode(docker_client, lab, "r-inside").exec(["cat", "/etc/frr/frr.conf"])
     assert code == 0 and "ip route" not in out  # nothing static: OSPF only
     # only the Active originates the external LSA; the standby holds no RRI route to announce
     for node, originates in (("gw1", True), ("gw2", False)):
-        code, out = runtime.exec_in(docker_client, lab, node,
+        code, out = DockerNode(docker_client, lab, node).exec(
                                     ["vtysh", "-c", "show ip ospf database external self-originate"])
         assert (f"Link State ID: {REMOTE.split('/')[0]}" in out) is originates, (node, out)
-    code, out = runtime.exec_in(docker_client, lab, "inside1", ["ping", "-c2", "-i0.2", "-W1", "10.63.0.10"])
+    code, out = DockerNode(docker_client, lab, "inside1").exec(["ping", "-c2", "-i0.2", "-W1", "10.63.0.10"])
     assert code == 0, out
 
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import docker
 import pytest
-
-from labctl import orchestrate
 from labctl.controller.verdict import failover
-from labctl.runtime.docker import lab as runtime
-from labctl.status import node_sas
+
+from labctl.lab import open_lab
+from labctl.nodes import charon
+from labctl.runtime.docker.handle import DockerLab, DockerNode
 
 from .conftest import ROOT, LabFactory
 
@@ -27,28 +27,29 @@ def lab(lab_factory: LabFactory) -> Iterator[str]:
 
 def child_packets(client: docker.DockerClient, lab: str, node: str) -> int:
     """ESP packets the node's installed CHILD_SAs carried in and out (libipsec counts them)."""
-    return sum(int(child.get(key) or 0) for sa in node_sas(client, lab, node) for child in sa.get("child_sas", [])
+    sas = charon.sas(DockerNode(client, lab, node))
+    return sum(int(child.get(key) or 0) for sa in sas for child in sa.get("child_sas", [])
                for key in ("packets_in", "packets_out"))
 
 
 def test_comes_up_with_one_interface_and_the_tunnel_carries_the_traffic(docker_client, lab: str) -> None:
-    topo, _ = orchestrate.load_running(docker_client, lab)
-    active = orchestrate.active_gateway(docker_client, topo)
+    topo = open_lab(DockerLab(docker_client, lab)).topo
+    active = open_lab(DockerLab(docker_client, topo.name)).active_gateway()
     assert active == "gw1"  # priority 110, preempt
     # each gateway has exactly one LAN interface besides the sync link
-    code, out = runtime.exec_in(docker_client, lab, active, ["ip", "-o", "-4", "addr", "show", "scope", "global"])
+    code, out = DockerNode(docker_client, lab, active).exec(["ip", "-o", "-4", "addr", "show", "scope", "global"])
     assert code == 0
     lan = [line for line in out.splitlines() if "10.22.0." in line]
     assert len({line.split()[1] for line in lan}) == 1 and " 10.22.0.1/24" in out  # address and VIP, one interface
     # the peer's IKE SA ends on the LAN VIP, reached through the edge router
-    sa = next(s for s in node_sas(docker_client, lab, "peer") if s["state"] == "ESTABLISHED")
+    sa = next(s for s in charon.sas(DockerNode(docker_client, lab, "peer")) if s["state"] == "ESTABLISHED")
     assert sa["remote_host"] == "10.22.0.1", sa
     before = child_packets(docker_client, lab, "peer")
-    code, out = runtime.exec_in(docker_client, lab, "inside1", ["ping", "-c3", "-i0.2", "-W1", "10.23.0.10"])
+    code, out = DockerNode(docker_client, lab, "inside1").exec(["ping", "-c3", "-i0.2", "-W1", "10.23.0.10"])
     assert code == 0, out
     assert child_packets(docker_client, lab, "peer") >= before + 6  # 3 requests in, 3 replies out: through ESP
     # the edge router is the only path between the peer and the LAN
-    code, out = runtime.exec_in(docker_client, lab, "peer", ["ip", "route", "get", "10.22.0.1"])
+    code, out = DockerNode(docker_client, lab, "peer").exec(["ip", "route", "get", "10.22.0.1"])
     assert "via 10.21.0.2" in out, out
 
 
