@@ -48,6 +48,14 @@ def open_lab(handle: LabHandle) -> RunningLab:
     lab_labels = handle.labels()
     if not lab_labels:
         raise LabctlError(f"no lab named {handle.name} is running (`labctl status` lists labs)")
-    overrides = json.loads(lab_labels.get(labels.OVERRIDES) or "{}")
     sabotage = tuple(s for s in lab_labels.get(labels.SABOTAGE, "").split(",") if s)
+    stored = lab_labels.get(labels.EFFECTIVE_TOPOLOGY)
+    if stored:
+        try:
+            return RunningLab(Topology.model_validate_json(stored), sabotage, handle)
+        except ValueError as exc:
+            raise LabctlError(f"lab {handle.name} carries a topology this labctl cannot read ({exc}); "
+                              "it was started by another version: `labctl down` it and start it again") from None
+    # a lab started without the stored topology (the compose demo): the file it names, plus its overrides
+    overrides = json.loads(lab_labels.get(labels.OVERRIDES) or "{}")
     return RunningLab(load(lab_labels[labels.TOPOLOGY], overrides=overrides), sabotage, handle)

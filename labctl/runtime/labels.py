@@ -8,6 +8,9 @@ NETWORK = f"{PREFIX}.network"  # lab network name (networks)
 TOPOLOGY = f"{PREFIX}.topology"  # absolute path of the topology file the lab came from
 SABOTAGE = f"{PREFIX}.sabotage"  # known-bad variant the lab was started with, if any
 OVERRIDES = f"{PREFIX}.overrides"  # JSON of `up` overrides (redundancy mode, HSRP timers)
+# the effective topology (file + defaults + overrides, as JSON) the lab was started with: later verbs judge
+# the lab by it, never by the file on disk, which may have been edited or moved since
+EFFECTIVE_TOPOLOGY = f"{PREFIX}.effective-topology"
 IMAGE_HASH = f"{PREFIX}.image-hash"  # content hash of an image's inputs (images)
 IMAGE_KIND = f"{PREFIX}.image"  # node | host | base (images)
 

@@ -113,6 +113,7 @@ def create_node(
             labels.TOPOLOGY: topology_file,
             labels.SABOTAGE: ",".join(sabotage),
             labels.OVERRIDES: json.dumps(overrides or {}, sort_keys=True),
+            labels.EFFECTIVE_TOPOLOGY: topo.model_dump_json(),
         },
         networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
         host_config=client.api.create_host_config(
