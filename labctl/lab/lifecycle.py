@@ -15,6 +15,7 @@ from labctl.lab.readiness import wait_ready
 from labctl.lab.running import RunningLab, load
 from labctl.model.loader import load_topology
 from labctl.model.sabotage import SABOTAGES
+from labctl.model.shipped import find_topology, is_topology_ref
 from labctl.render import render_lab
 from labctl.runtime.docker.engine import DockerEngine
 from labctl.runtime.spec import BRIDGE_PREFIX
@@ -76,7 +77,7 @@ def up(
     topo = load(path, host_networks(), overrides)
     engine = engine or connect()
     engine.ensure_images(lambda kind, msg: progress(f"image {kind}: {msg}"))
-    topology_file = str(Path(path).resolve())
+    topology_file = str(find_topology(path).resolve())
     configs = render_lab(topo, topology_file, sabotage, libipsec=not kernel_has_esp())
     engine.up(topo, configs, topology_file, sabotage, progress, overrides)
     result = UpResult(topo.name, 0.0)
@@ -89,7 +90,6 @@ def up(
 
 def resolve_lab(lab_or_topology: str) -> str:
     """`down`/`status` accept a lab name or a topology file."""
-    path = Path(lab_or_topology)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
-        return load_topology(path).name
+    if is_topology_ref(lab_or_topology):
+        return load_topology(find_topology(lab_or_topology)).name
     return lab_or_topology

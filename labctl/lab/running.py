@@ -9,6 +9,7 @@ from typing import Any
 
 from labctl.errors import LabctlError
 from labctl.model.loader import load_topology
+from labctl.model.shipped import find_topology
 from labctl.model.topology import Topology
 from labctl.nodes import gateway
 from labctl.runtime import LabHandle, NodeHandle, NodeState, labels
@@ -39,7 +40,7 @@ class RunningLab:
 
 def load(path: str | Path, host_networks: list[str] | None = None,
          overrides: dict[str, Any] | None = None) -> Topology:
-    topo = load_topology(path, host_networks)
+    topo = load_topology(find_topology(path), host_networks)
     return topo.with_overrides(overrides) if overrides else topo
 
 
