@@ -17,3 +17,15 @@ class ReadinessTimeout(LabctlError):
     """`up` gave up waiting; the message names what did not get ready."""
 
     exit_code = 3
+
+
+class UsageError(LabctlError):
+    """The command line itself is wrong (a missing or conflicting argument)."""
+
+    exit_code = 2
+
+
+class EnvironmentProblem(LabctlError):
+    """The machine cannot run the lab: no engine, missing images or tools, a kernel limit."""
+
+    exit_code = 3

@@ -6,10 +6,13 @@ One module per verb (up, down, status, show, failover, ...); each registers itse
 from __future__ import annotations
 
 from labctl.cli import (  # noqa: F401  (importing a verb module registers the verb)
+    capture,
     down,
+    exec,
     faults,
     graph,
     images,
+    logs,
     matrix,
     render,
     show,

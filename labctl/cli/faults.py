@@ -7,7 +7,7 @@ import sys
 import click
 from rich.table import Table
 
-from labctl.cli import _client, clean_errors, console, emit_json, err_console, main
+from labctl.cli.base import clean_errors, console, emit_json, err_console, main
 from labctl.errors import LabctlError
 
 FAULT_NAMES = ("node-kill", "node-stop", "link-down", "link-up", "sync-partition", "loss", "charon-crash",
@@ -34,13 +34,12 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
     loss            --percent N on --link        charon-crash   kill -9 charon
     sidecar-crash   kill -9 the sidecar          recover        undo everything, wait for preempt
     """
-    from labctl.controller import faults
-    from labctl.orchestrate import load_running
+    from labctl.experiment import faults
+    from labctl.lab import open_running
 
-    client = _client()
-    topo, _sabotage = load_running(client, lab)
+    running = open_running(lab)
     if list_only or fault is None:
-        found = [f.to_dict() for f in faults.list_faults(client, topo)]
+        found = [f.to_dict() for f in faults.list_faults(running)]
         if as_json:
             emit_json({"lab": lab, "faults": found})
             return
@@ -50,7 +49,7 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
         console.print(table if found else f"lab {lab}: no active faults")
         return
     if undo:
-        repaired = faults.undo(client, topo, fault, node, link, percent)
+        repaired = faults.undo(running, fault, node, link, percent)
         data = {"lab": lab, "undone": [f.describe() for f in repaired]}
         if as_json:
             emit_json(data)
@@ -59,7 +58,7 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
             console.print(f"lab [bold]{lab}[/]: undone {undone}")
         return
     with err_console.status(f"{fault}…"):
-        done = faults.inject(client, topo, fault, node, link, percent)
+        done = faults.inject(running, fault, node, link, percent)
     if as_json:
         emit_json({"lab": lab, "injected": done.describe(), "fault": done.name, "node": done.node,
                    "link": done.link, "percent": done.percent})
@@ -87,17 +86,19 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, percent: 
              max_outage_ms: float | None, converge_timeout: float | None, no_recover: bool, judge_recovery: bool,
              as_json: bool) -> None:
     """Break LAB under traffic and judge the failover (exit code 0 only on PASS)."""
-    from labctl.controller.verdict import failover as run_failover
-    from labctl.controller.verdict import failover_and_back
+    from labctl.experiment.failover import failover as run_failover
+    from labctl.experiment.failover import failover_and_back
+    from labctl.lab import open_running
 
     if judge_recovery and no_recover:
         raise click.UsageError("--judge-recovery recovers the lab: it cannot go with --no-recover")
+    running = open_running(lab)
     with err_console.status("failover…") as status:
         if judge_recovery:
-            verdict = failover_and_back(_client(), lab, fault, node, link, rate, max_outage_ms, converge_timeout,
+            verdict = failover_and_back(running, fault, node, link, rate, max_outage_ms, converge_timeout,
                                         progress=status.update, percent=percent)
         else:
-            verdict = run_failover(_client(), lab, fault, node, link, rate, max_outage_ms, converge_timeout,
+            verdict = run_failover(running, fault, node, link, rate, max_outage_ms, converge_timeout,
                                    recover=not no_recover, progress=status.update, percent=percent)
     if as_json:
         emit_json(verdict.to_dict())
@@ -134,15 +135,14 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, percent: 
 @clean_errors
 def probe(lab: str, rate: float, duration: float, as_json: bool) -> None:
     """Sequenced UDP probe through the tunnel, both directions: loss, duplicates, reordering, longest gap."""
-    from labctl.controller.probe import run_probe
-    from labctl.orchestrate import load_running
+    from labctl.experiment.probe import run_probe
+    from labctl.lab import open_running
 
-    client = _client()
-    topo, _ = load_running(client, lab)
+    running = open_running(lab)
     if rate <= 0 or duration <= 0:
         raise LabctlError("--rate and --duration must be positive")
     with err_console.status(f"probing {lab} at {rate:.0f} pps for {duration:.1f}s…"):
-        result = run_probe(client, topo, rate, duration)
+        result = run_probe(running, rate, duration)
     if as_json:
         emit_json(result.to_dict())
         return

@@ -38,3 +38,17 @@ def images_ls(as_json: bool) -> None:
     for row in rows:
         table.add_row(*(str(v) for v in row.values()))
     console.print(table)
+
+
+@images.command("rm")
+@click.option("--json", "as_json", is_flag=True)
+@clean_errors
+def images_rm(as_json: bool) -> None:
+    """Remove every labctl image (node, host, base and superseded ones); labs using them must be down."""
+    from labctl.lab import connect
+
+    removed = connect().remove_images()
+    if as_json:
+        emit_json({"removed": removed})
+    else:
+        console.print(f"removed {len(removed)} images" if removed else "no labctl images to remove")

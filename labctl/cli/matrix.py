@@ -14,7 +14,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from labctl.cli import clean_errors, console, emit_json, err_console, main
+from labctl.cli.base import clean_errors, console, emit_json, err_console, main
 
 DEFAULT_MATRIX = "matrices/default.yaml"
 

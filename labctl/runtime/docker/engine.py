@@ -7,11 +7,12 @@ from collections.abc import Callable
 import docker
 
 from labctl.model.topology import Topology
+from labctl.runtime.docker import capture as capturing
 from labctl.runtime.docker import images
 from labctl.runtime.docker import lab as lab_objects
 from labctl.runtime.docker.client import get_client
 from labctl.runtime.docker.handle import DockerLab
-from labctl.runtime.spec import NodeConfig
+from labctl.runtime.spec import NodeConfig, bridge_name
 
 
 class DockerEngine:
@@ -42,3 +43,10 @@ class DockerEngine:
 
     def image_status(self) -> list[dict[str, object]]:
         return images.image_status(self.client)
+
+    def remove_images(self) -> list[str]:
+        return images.remove_images(self.client)
+
+    def capture(self, lab: str, network: str, duration: float, packet_filter: str = "") -> bytes:
+        """A pcap of the lab network's bridge (found by its link name, as `up` named it)."""
+        return capturing.capture(self.client, lab, bridge_name(lab, network), duration, packet_filter)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import docker
@@ -78,6 +79,31 @@ class DockerNode:
             return ""
         kwargs = {"until": int(until) + 1} if until is not None else {}
         return container.logs(timestamps=True, since=int(since), **kwargs).decode(errors="replace")
+
+    def stream(self, cmd: list[str] | None = None, since: float | None = None, follow: bool = False,
+               ) -> Iterator[bytes]:
+        """Chunks of a command's output (`cmd`), or of the container's own output when `cmd` is None."""
+        container = self.container()
+        if cmd is None:
+            kwargs = {"since": int(since)} if since is not None else {}
+            yield from container.logs(stream=True, follow=follow, timestamps=True, **kwargs)
+            return
+        if container.status != "running":
+            raise LabctlError(f"{self.name} is not running ({container.status})")
+        result = container.exec_run(cmd, stream=True, demux=False)
+        yield from result.output
+
+    def run(self, cmd: list[str]) -> tuple[int, Iterator[bytes]]:
+        """Start `cmd` (no timeout: the user asked for it) and stream its output; the exit code is read
+        with `exit_code_of` once the stream ends."""
+        container = self.container()
+        if container.status != "running":
+            raise LabctlError(f"{self.name} is not running ({container.status})")
+        exec_id = self.client.api.exec_create(container.id, cmd)["Id"]
+        return exec_id, self.client.api.exec_start(exec_id, stream=True)
+
+    def exit_code_of(self, exec_id: str) -> int:
+        return int(self.client.api.exec_inspect(exec_id).get("ExitCode") or 0)
 
 
 @dataclass(frozen=True)
