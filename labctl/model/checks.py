@@ -11,6 +11,8 @@ from labctl.model.topology import Topology
 
 Issue = tuple[tuple[str | int, ...], str]
 
+MAX_LAN_PREFIX = 30  # network, broadcast, the Docker bridge (.254 of a /24) and at least one node
+
 
 def _net(value: Any) -> IPNetwork:
     return IPNetwork(str(value))
@@ -21,6 +23,11 @@ def check_topology(topo: Topology) -> list[Issue]:
     issues: list[Issue] = []
     nets = {name: _net(net.subnet) for name, net in topo.networks.items()}
 
+    for name, net in nets.items():
+        if net.prefixlen > MAX_LAN_PREFIX:
+            issues.append((("networks", name, "subnet"), f"{net} is too small for a lab network: a LAN needs a "
+                           f"network and broadcast address, the Docker bridge and its nodes (/{MAX_LAN_PREFIX} "
+                           "or larger)"))
     names = list(nets.items())
     for i, (name_a, net_a) in enumerate(names):
         for name_b, net_b in names[i + 1 :]:
@@ -36,7 +43,7 @@ def check_topology(topo: Topology) -> list[Issue]:
         ip, net = IPAddress(str(address)), nets[network]
         if ip not in net:
             issues.append((loc, f"{ip} is not inside {network} ({net})"))
-        elif ip in (net.network, net.broadcast, net.broadcast - 1):
+        elif net.size >= 4 and ip in (net.network, net.broadcast, net.broadcast - 1):
             issues.append((loc, f"{ip} is reserved in {net} (network, broadcast or the Docker bridge .254)"))
         if ip in seen:
             issues.append((loc, f"{ip} is already used by {seen[ip]}"))
@@ -57,11 +64,13 @@ def check_topology(topo: Topology) -> list[Issue]:
     ha = topo.ha
     if ha.sync_network not in nets:
         issues.append((("ha", "sync_network"), f"unknown network {ha.sync_network!r}"))
-    groups = [i.group for i in ha.interfaces]
+    # a group number is per interface (the guide allows the same one inside and outside): only the same
+    # group twice on one network would be two routers claiming one group
+    groups = [(i.network, i.group) for i in ha.interfaces]
     for index, iface in enumerate(ha.interfaces):
         loc = ("ha", "interfaces", index)
-        if groups.count(iface.group) > 1:
-            issues.append(((*loc, "group"), f"HSRP group {iface.group} is used on more than one interface"))
+        if groups.index((iface.network, iface.group)) != index:
+            issues.append(((*loc, "group"), f"HSRP group {iface.group} is already configured on {iface.network}"))
         if iface.network == ha.sync_network:
             issues.append(((*loc, "network"), "HSRP must not run on the sync network"))
         check_address((*loc, "virtual_ip"), iface.network, iface.virtual_ip, f"virtual IP of group {iface.group}")
@@ -74,13 +83,27 @@ def check_topology(topo: Topology) -> list[Issue]:
         for needed in [i.network for i in ha.interfaces] + [ha.sync_network]:
             if needed not in spec.addresses:
                 issues.append((("ha", "nodes", node, "addresses"), f"missing an address on {needed}"))
-    if ha.hsrp.hold <= ha.hsrp.hello:
-        issues.append((("ha", "hsrp", "hold"), "hold time must be greater than hello time"))
+
+    for name, host in topo.hosts.items():
+        (network, address), = host.addresses.items()
+        gateway, loc = IPAddress(str(host.gateway)), ("hosts", name, "gateway")
+        if network in nets and gateway not in nets[network]:
+            issues.append((loc, f"{gateway} is not on {name}'s network {network} ({nets[network]}): the default "
+                           "route needs a directly connected next hop"))
+        elif gateway == IPAddress(str(address)):
+            issues.append((loc, f"{gateway} is {name}'s own address"))
 
     for field in ("local_subnets", "remote_subnets"):
         for index, subnet in enumerate(getattr(topo.crypto, field)):
             if not any(_net(subnet) in net or net in _net(subnet) for net in nets.values()):
                 issues.append((("crypto", field, index), f"{subnet} is not a lab network"))
+    for index, remote in enumerate(topo.crypto.remote_subnets):
+        for local in topo.crypto.local_subnets:
+            if _net(remote) in _net(local) or _net(local) in _net(remote):
+                issues.append((("crypto", "remote_subnets", index), f"{remote} overlaps local subnet {local}: "
+                               "traffic between them could not tell the tunnel from the LAN"))
+    if topo.easyvpn and (range_issue := _client_range(topo)):
+        return [*issues, range_issue]  # the checks below compute every client's address
     issues += _check_routing(topo, nets)
     if topo.peers:
         for field in ("psk", "peer_id", "remote_subnets"):
@@ -89,6 +112,42 @@ def check_topology(topo: Topology) -> list[Issue]:
     if topo.easyvpn:
         issues += _check_easyvpn(topo, nets, check_address)
     return issues
+
+
+def _client_range(topo: Topology) -> Issue | None:
+    """Easy VPN client addresses are counted up from first_address: they must stay valid IPv4 addresses."""
+    clients = topo.easyvpn.clients  # type: ignore[union-attr]
+    last = int(IPAddress(str(clients.first_address))) + clients.count - 1
+    if last > 2**32 - 2:
+        return (("easyvpn", "clients", "first_address"), f"{clients.count} clients from {clients.first_address} "
+                "run past the last IPv4 address")
+    return None
+
+
+def check_warnings(topo: Topology) -> list[Issue]:
+    """Advisories that do not refuse a lab. The guide's address-ordering rule: the inside and outside addresses
+    of the two gateways are ordered the same way, because with equal priorities HSRP elects the higher address
+    in each group separately, and opposite orders would make one gateway Active outside and the other inside."""
+    warnings: list[Issue] = []
+    nodes = list(topo.ha.nodes)
+    if len(nodes) != 2:
+        return warnings
+    first, second = (topo.ha.nodes[n] for n in nodes)
+    reference = topo.crypto_interface.network
+    if reference not in first.addresses or reference not in second.addresses:
+        return warnings
+    higher = IPAddress(str(first.addresses[reference])) > IPAddress(str(second.addresses[reference]))
+    for iface in topo.ha.interfaces:
+        network = iface.network
+        if network == reference or network not in first.addresses or network not in second.addresses:
+            continue
+        if (IPAddress(str(first.addresses[network])) > IPAddress(str(second.addresses[network]))) != higher:
+            warnings.append(((("ha", "nodes", nodes[1], "addresses", network)),
+                             f"{nodes[0]} and {nodes[1]} are ordered differently on {network} than on {reference}: "
+                             "order the addresses the same way on every HSRP interface, or an election by address "
+                             "(equal priorities) can make one gateway Active on one side and the other on the "
+                             "other side"))
+    return warnings
 
 
 def _check_easyvpn(topo: Topology, nets: dict[str, IPNetwork], check_address: Any) -> list[Issue]:

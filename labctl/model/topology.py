@@ -2,44 +2,123 @@
 
 Pydantic checks shapes and types; `labctl.model.checks` checks the addressing with netaddr.
 Durations are written as `200ms`, `3s` or a plain number of seconds and stored in milliseconds.
+
+Defaults live only in `defaults.yaml` (merged by the loader): a field it supplies is required here, so a value
+cannot differ between the two. What stays here is absence (`None`, an empty list or mapping), never a value.
+Addresses are IPv4 only: the containers run with IPv6 disabled and HSRP here carries IPv4 VIPs.
+Text that is written into swanctl.conf, strongswan.conf, FreeRADIUS files or scripts is restricted to characters
+that cannot end a value, open a block or start a comment there (`Secret`, `Identity`, `Proposal`, `OneLine`).
 """
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
+from ipaddress import IPv4Address, IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
-    IPvAnyAddress,
-    IPvAnyNetwork,
     PlainSerializer,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
     model_validator,
 )
+
+from labctl.errors import TopologyError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$")
+U32 = 2**32 - 1  # the widest timer/counter any consumer carries (HSRPv2 timers are 4-byte milliseconds)
+
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,6})?)\s*(ms|s|m)?\s*$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, None: 1000}
 
 
 def parse_duration_ms(value: object) -> int:
-    """Accept `250ms`, `3s`, `1m` or a bare number of seconds; return milliseconds."""
+    """Accept `250ms`, `3s`, `1m` or a bare number of seconds; return milliseconds.
+
+    Only finite values: `.inf`/`.nan` or a number too large for a float would otherwise crash `int()`.
+    """
     if isinstance(value, bool):
         raise ValueError("expected a duration like 200ms or 3s")
     if isinstance(value, int | float):
-        return int(value * 1000)
-    if isinstance(value, str) and (match := _DURATION.match(value)):
-        return int(float(match.group(1)) * _UNIT_MS[match.group(2)])
-    raise ValueError(f"expected a duration like 200ms or 3s, got {value!r}")
+        ms = value * 1000
+    elif isinstance(value, str) and (match := _DURATION.match(value)):
+        ms = float(match.group(1)) * _UNIT_MS[match.group(2)]
+    else:
+        raise ValueError(f"expected a duration like 200ms or 3s, got {_short(value)}")
+    if isinstance(ms, float) and not math.isfinite(ms):
+        raise ValueError(f"expected a finite duration like 200ms or 3s, got {_short(value)}")
+    if not -U32 <= ms <= U32:
+        raise ValueError(f"duration out of range (at most {U32} ms, about 49.7 days)")
+    return int(ms)
+
+
+def _short(value: object) -> str:
+    """repr() cut short: an error message must stay one readable line whatever the input was."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 # serialised back as "<n>ms" so a dumped model validates to the same values
-DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0), PlainSerializer(lambda v: f"{v}ms")]
+DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0, le=U32),
+                       PlainSerializer(lambda v: f"{v}ms")]
+
+# Characters allowed in secrets: no whitespace, quote, backslash, brace, `#`, `$`, `%`, `;`, `=` or `,`, so the
+# value is safe both inside swanctl's "..." and as a bare word in strongswan.conf and FreeRADIUS clients.conf.
+_SECRET = re.compile(r"[A-Za-z0-9._@:+/!*^~-]+")
+# IKE identities, the Easy VPN group and XAuth user names are written unquoted (swanctl `id = ...`, the
+# FreeRADIUS users file): a word of FQDN/e-mail/IP characters.
+_IDENTITY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@:-]{0,254}")
+_PROPOSAL = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+
+
+def _bad_characters(value: str, allowed: re.Pattern[str]) -> str:
+    bad = sorted({ch for ch in value if not allowed.fullmatch(ch)} - {""})
+    return " ".join(repr(ch) for ch in bad[:8])
+
+
+def _secret(value: str) -> str:
+    if not _SECRET.fullmatch(value):
+        raise ValueError(f"contains {_bad_characters(value, re.compile(r'[A-Za-z0-9._@:+/!*^~-]'))}, which would "
+                         "break swanctl.conf or FreeRADIUS syntax: use letters, digits and . _ @ : + / ! * ^ ~ -")
+    return value
+
+
+def _identity(value: str) -> str:
+    if not _IDENTITY.fullmatch(value):
+        raise ValueError("must be one word of letters, digits and . _ @ : - (an FQDN, e-mail or IP address) "
+                         "starting with a letter or digit: it is written unquoted into swanctl.conf and the "
+                         "FreeRADIUS users file")
+    return value
+
+
+def _proposal(value: str) -> str:
+    if not _PROPOSAL.fullmatch(value):
+        raise ValueError("must be a strongSwan proposal like aes256-sha256-modp2048 (lower-case algorithm "
+                         "names joined by -)")
+    return value
+
+
+def _one_line(value: str) -> str:
+    """Free text lands in comments of rendered files: a newline or control character would end the comment."""
+    if any(unicodedata.category(ch).startswith("C") for ch in value):
+        raise ValueError("must be one line of printable text (no newline, tab or control character)")
+    return value
+
+
+Secret = Annotated[str, AfterValidator(_secret)]
+Identity = Annotated[str, AfterValidator(_identity)]
+Proposal = Annotated[str, AfterValidator(_proposal)]
+OneLine = Annotated[str, AfterValidator(_one_line), Field(max_length=200)]
 
 
 class Strict(BaseModel):
@@ -49,17 +128,37 @@ class Strict(BaseModel):
 
 
 class Network(Strict):
-    subnet: IPvAnyNetwork
+    subnet: IPv4Network
+
+
+HSRP_V1_MAX_MS = 255_000  # HSRPv1 carries hello/hold as one byte of seconds
+HSRP_DELAY_MAX_MS = 3_600_000  # IOS: standby preempt delay minimum / delay reload 0-3600 s
 
 
 class HsrpTimers(Strict):
-    version: Literal[1, 2] = 2
-    hello: DurationMs = 3000
-    hold: DurationMs = 10000
-    preempt: bool = False
-    preempt_delay: DurationMs = 0
-    reload_delay: DurationMs = 0
-    auth: str = Field(default="cisco", max_length=8)
+    """`standby timers`, `standby preempt [delay]`, `standby delay reload`, `standby authentication`.
+
+    The timers must fit the wire of the version (v1: one byte of seconds, v2: four bytes of milliseconds,
+    ms values that are no whole second go out as 0 in v1 as IOS does) and hold must exceed hello."""
+
+    version: Literal[1, 2]
+    hello: DurationMs
+    hold: DurationMs
+    preempt: bool
+    preempt_delay: DurationMs = Field(le=HSRP_DELAY_MAX_MS)
+    reload_delay: DurationMs = Field(le=HSRP_DELAY_MAX_MS)
+    auth: Secret = Field(min_length=1, max_length=8)  # 8 bytes of text in the packet
+
+    @field_validator("hello", "hold")
+    @classmethod
+    def _fits_the_wire(cls, value: int, info: ValidationInfo) -> int:
+        if value <= 0:
+            raise ValueError("must be above 0 (a zero timer would flood the LAN or never expire)")
+        if info.data.get("version") == 1 and value > HSRP_V1_MAX_MS:
+            raise ValueError("HSRPv1 carries timers as one byte of seconds: at most 255s (or use version: 2)")
+        if info.field_name == "hold" and "hello" in info.data and value <= info.data["hello"]:
+            raise ValueError(f"hold time ({value} ms) must be greater than hello time ({info.data['hello']} ms)")
+        return value
 
 
 class HsrpInterface(Strict):
@@ -67,26 +166,27 @@ class HsrpInterface(Strict):
 
     network: Name
     group: int = Field(ge=0, le=4095)
-    virtual_ip: IPvAnyAddress
-    track: dict[Name, int] = Field(default_factory=dict)
-    crypto: bool = False
+    virtual_ip: IPv4Address
+    # `standby N track INTERFACE decrement D`: IOS takes 1-255
+    track: dict[Name, Annotated[int, Field(ge=1, le=255)]] = Field(default_factory=dict)
+    crypto: bool
 
 
 class HaNode(Strict):
-    priority: int = Field(default=100, ge=0, le=255)
-    addresses: dict[Name, IPvAnyAddress]
+    priority: int = Field(ge=0, le=255)
+    addresses: dict[Name, IPv4Address]
 
 
 class ReplayInterval(Strict):
-    inbound: int = Field(default=1000, ge=1)
-    outbound: int = Field(default=10000, ge=1)
+    inbound: int = Field(ge=1, le=U32)
+    outbound: int = Field(ge=1, le=U32)
 
 
 class Route(Strict):
     """A static route (`ip route TO VIA`); `via` must be on a network the node is attached to."""
 
-    to: IPvAnyNetwork
-    via: IPvAnyAddress
+    to: IPv4Network
+    via: IPv4Address
 
 
 class OspfTimers(Strict):
@@ -94,8 +194,8 @@ class OspfTimers(Strict):
     `ip ospf dead-interval minimal hello-multiplier 4`) so the inside router follows a failover in about
     a second; IOS defaults are `hello: 10s, dead: 40s` (whole seconds above a 1 s dead interval)."""
 
-    hello: DurationMs = 250
-    dead: DurationMs = 1000
+    hello: DurationMs
+    dead: DurationMs
 
     @model_validator(mode="after")
     def _expressible(self) -> OspfTimers:
@@ -115,16 +215,16 @@ class OspfTimers(Strict):
 class RouterOspf(Strict):
     """OSPF (FRR ospfd) on a router: `network <subnet> area <area>` for each listed lab network."""
 
-    area: int = Field(default=0, ge=0)
+    area: int = Field(ge=0, le=U32)
     networks: list[Name] = Field(min_length=1)
-    timers: OspfTimers = OspfTimers()
+    timers: OspfTimers
 
 
 class Router(Strict):
     """A plain IP router (FRR when `ospf` is set): an edge router toward the outside network, or an
     inside router that learns the remote subnets from the Active gateway by OSPF."""
 
-    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1)
+    addresses: dict[Name, IPv4Address] = Field(min_length=1)
     routes: list[Route] = Field(default_factory=list)
     ospf: RouterOspf | None = None
 
@@ -134,67 +234,67 @@ class HaOspf(Strict):
     `router ospf 1` + `redistribute static subnets`: only the Active gateway has them, so the inside
     routers follow the Active gateway without a static route by hand."""
 
-    area: int = Field(default=0, ge=0)
+    area: int = Field(ge=0, le=U32)
     network: Name
-    redistribute_rri: bool = True
-    timers: OspfTimers = OspfTimers()
+    redistribute_rri: bool
+    timers: OspfTimers
 
 
 class HaPair(Strict):
     group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
     sync_network: Name
-    sync_key: str = Field(min_length=8)
-    hsrp: HsrpTimers = HsrpTimers()
+    sync_key: Secret = Field(min_length=8)
+    hsrp: HsrpTimers
     interfaces: list[HsrpInterface] = Field(min_length=1)
     nodes: dict[Name, HaNode] = Field(min_length=2, max_length=2)
-    replay_interval: ReplayInterval = ReplayInterval()
-    rri: bool = True
+    replay_interval: ReplayInterval
+    rri: bool
     routes: list[Route] = Field(default_factory=list)  # static routes on both gateways
     ospf: HaOspf | None = None
     # kernel-libipsec routes into the tunnel only with a local address inside the local traffic selector: when a
     # protected LAN sits behind an inside router, both gateways hold one of these on lo (never announced)
-    tunnel_sources: list[IPvAnyAddress] = Field(default_factory=list)
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list)
 
 
 class Peer(Strict):
     """A remote site-to-site gateway (plain strongSwan, no HA)."""
 
-    addresses: dict[Name, IPvAnyAddress]
+    addresses: dict[Name, IPv4Address]
     routes: list[Route] = Field(default_factory=list)  # e.g. to the VIP via an edge router (single-interface)
 
 
 class Host(Strict):
     """An end host used as probe source or sink; routes everything via `gateway`."""
 
-    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1, max_length=1)
-    gateway: IPvAnyAddress
+    addresses: dict[Name, IPv4Address] = Field(min_length=1, max_length=1)
+    gateway: IPv4Address
 
 
 class EasyVpnPool(Strict):
     """`ip local pool NAME ...`: identical on both gateways, leases synced (ha plugin `pools`)."""
 
-    name: str = Field(default="ezpool", pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-    subnet: IPvAnyNetwork
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
+    subnet: IPv4Network
 
 
 class RadiusServer(Strict):
     """A FreeRADIUS container for XAuth (and accounting); the pair talks to it from a shared loopback."""
 
-    addresses: dict[Name, IPvAnyAddress] = Field(min_length=1, max_length=1)
-    secret: str = Field(min_length=6)
-    nas_ip: IPvAnyAddress  # `interface loopback0` + `ip radius source-interface loopback0` on both gateways
-    auth_port: int = Field(default=1812, ge=1, le=65535)
-    acct_port: int = Field(default=1813, ge=1, le=65535)
-    accounting: bool = True
+    addresses: dict[Name, IPv4Address] = Field(min_length=1, max_length=1)
+    secret: Secret = Field(min_length=6)  # bare word in clients.conf and strongswan.conf
+    nas_ip: IPv4Address  # `interface loopback0` + `ip radius source-interface loopback0` on both gateways
+    auth_port: int = Field(ge=1, le=65535)
+    acct_port: int = Field(ge=1, le=65535)
+    accounting: bool
 
 
 class EasyVpnClientOverride(Strict):
-    """What one generated client does differently (to demonstrate failures)."""
+    """What one generated client does differently (to demonstrate failures); None: not overridden."""
 
-    user: str | None = None
-    password: str | None = None  # the XAuth password it sends (wrong: XAuth fails)
-    group_psk: str | None = None  # the group key it uses (wrong: IKE authentication fails)
-    connect: bool = True  # false: configured but not started by `up` (`swanctl --initiate` it later)
+    user: Identity | None = None
+    password: Secret | None = None  # the XAuth password it sends (wrong: XAuth fails)
+    group_psk: Secret | None = None  # the group key it uses (wrong: IKE authentication fails)
+    connect: bool | None = None  # false: configured but not started by `up` (`swanctl --initiate` it later)
 
 
 class EasyVpnClients(Strict):
@@ -203,7 +303,7 @@ class EasyVpnClients(Strict):
 
     count: int = Field(ge=1, le=250)
     network: Name
-    first_address: IPvAnyAddress
+    first_address: IPv4Address
     overrides: dict[Name, EasyVpnClientOverride] = Field(default_factory=dict)
 
 
@@ -211,15 +311,15 @@ class EasyVpn(Strict):
     """IKEv1 remote access (Cisco Easy VPN server): aggressive mode, group PSK, XAuth, mode-config pool,
     split include, `reverse-route remote-peer`."""
 
-    group: str = Field(min_length=1)  # crypto isakmp client configuration group NAME
-    group_psk: str = Field(min_length=8)
+    group: Identity  # crypto isakmp client configuration group NAME
+    group_psk: Secret = Field(min_length=8)
     pool: EasyVpnPool
-    split_include: list[IPvAnyNetwork] = Field(default_factory=list)  # empty: crypto.local_subnets
-    xauth: Literal["local", "radius"] = "local"
-    users: dict[str, str] = Field(min_length=1)  # name -> password (local users, and the RADIUS users file)
+    split_include: list[IPv4Network] = Field(default_factory=list)  # empty: crypto.local_subnets
+    xauth: Literal["local", "radius"]
+    users: dict[Identity, Secret] = Field(min_length=1)  # name -> password (local users, the RADIUS users file)
     radius: RadiusServer | None = None
     clients: EasyVpnClients
-    dpd: DurationMs = 5000
+    dpd: DurationMs
 
     def client_names(self) -> list[str]:
         return [f"client{i}" for i in range(1, self.clients.count + 1)]
@@ -231,39 +331,39 @@ class EasyVpn(Strict):
 
     def client_login(self, name: str) -> dict[str, object]:
         """user, password, group_psk, connect and `expect_failure` of one client, overrides applied."""
-        override = self.clients.overrides.get(name, EasyVpnClientOverride())
+        override = self.clients.overrides.get(name) or EasyVpnClientOverride()
         users = list(self.users)
         user = override.user or users[self.client_names().index(name) % len(users)]
         password = override.password if override.password is not None else self.users.get(user, "")
         group_psk = override.group_psk if override.group_psk is not None else self.group_psk
         bad = user not in self.users or password != self.users.get(user) or group_psk != self.group_psk
-        return {"user": user, "password": password, "group_psk": group_psk, "connect": override.connect,
+        return {"user": user, "password": password, "group_psk": group_psk, "connect": override.connect is not False,
                 "expect_failure": bad}
 
 
 class Crypto(Strict):
-    ike_version: Literal[1, 2] = 2
-    ike_proposals: list[str] = Field(min_length=1)
-    esp_proposals: list[str] = Field(min_length=1)
-    psk: str | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
-    gateway_id: str
-    peer_id: str | None = None
-    local_subnets: list[IPvAnyNetwork] = Field(min_length=1)
-    remote_subnets: list[IPvAnyNetwork] = Field(default_factory=list)  # behind the peers
-    dpd: DurationMs = 5000
+    ike_version: Literal[1, 2]
+    ike_proposals: list[Proposal] = Field(min_length=1)
+    esp_proposals: list[Proposal] = Field(min_length=1)
+    psk: Secret | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
+    gateway_id: Identity
+    peer_id: Identity | None = None
+    local_subnets: list[IPv4Network] = Field(min_length=1)
+    remote_subnets: list[IPv4Network] = Field(default_factory=list)  # behind the peers
+    dpd: DurationMs
 
 
 class FailoverPolicy(Strict):
     """Verdict thresholds used by `labctl failover` unless flags override them."""
 
-    max_outage_ms: int = Field(default=3000, ge=0)
-    converge_timeout: DurationMs = 30000
+    max_outage_ms: int = Field(ge=0, le=U32)
+    converge_timeout: DurationMs
 
 
 class Topology(Strict):
     name: Name
-    description: str = ""
-    redundancy: Literal["stateful", "stateless"] = "stateful"
+    description: OneLine
+    redundancy: Literal["stateful", "stateless"]
     networks: dict[Name, Network] = Field(min_length=1)
     ha: HaPair
     peers: dict[Name, Peer] = Field(default_factory=dict)
@@ -271,7 +371,7 @@ class Topology(Strict):
     routers: dict[Name, Router] = Field(default_factory=dict)
     crypto: Crypto
     easyvpn: EasyVpn | None = None
-    failover: FailoverPolicy = FailoverPolicy()
+    failover: FailoverPolicy
 
     @property
     def crypto_interface(self) -> HsrpInterface:
@@ -289,11 +389,17 @@ class Topology(Strict):
         topo = self
         if overrides.get("redundancy"):
             topo = topo.model_copy(update={"redundancy": overrides["redundancy"]})
-        timers = {k: parse_duration_ms(overrides[k]) for k in ("hello", "hold") if overrides.get(k) is not None}
-        if timers:
-            hsrp = topo.ha.hsrp.model_copy(update=timers)
-            topo = topo.model_copy(update={"ha": topo.ha.model_copy(update={"hsrp": hsrp})})
-        return Topology.model_validate(topo.model_dump())
+        try:
+            timers = {k: parse_duration_ms(overrides[k]) for k in ("hello", "hold") if overrides.get(k) is not None}
+            if timers:
+                hsrp = topo.ha.hsrp.model_copy(update=timers)
+                topo = topo.model_copy(update={"ha": topo.ha.model_copy(update={"hsrp": hsrp})})
+            return Topology.model_validate(topo.model_dump())
+        except ValueError as exc:  # pydantic's ValidationError is one
+            errors = exc.errors() if isinstance(exc, ValidationError) else [{"loc": (), "msg": str(exc)}]
+            raise TopologyError("\n".join(
+                f"lab {self.name}: override {'.'.join(str(p) for p in e['loc']) or 'hello/hold'}: {e['msg']}"
+                for e in errors)) from None
 
     def node_names(self) -> list[str]:
         return [*self.ha.nodes, *self.peers, *self.hosts, *self.routers, *self.easyvpn_nodes()]
@@ -320,7 +426,7 @@ class Topology(Strict):
             return self.easyvpn_nodes()[node]
         raise KeyError(node)
 
-    def addresses_of(self, node: str) -> dict[str, IPvAnyAddress]:
+    def addresses_of(self, node: str) -> dict[str, IPv4Address]:
         for group in (self.ha.nodes, self.peers, self.hosts, self.routers):
             if node in group:
                 return dict(group[node].addresses)
