@@ -72,6 +72,8 @@ class HsrpSettings:
     auth: str
     # `standby authentication md5 key-string` (absent: text auth); left out of the JSON when None
     auth_md5_key: str | None = field(default=None, metadata={"omit_none": True})
+    # `standby delay minimum` (absent: every start waits reload_delay_ms); left out of the JSON when None
+    minimum_delay_ms: int | None = field(default=None, metadata={"omit_none": True})
 
 
 @dataclass(frozen=True)

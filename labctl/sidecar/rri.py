@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import subprocess
 
-RRI_PROTO = "77"
-TUNNEL_DEVICE = "ipsec0"
+from labctl.sidecar.contract import RRI_PROTO, TUNNEL_DEVICE
+from labctl.sidecar.policy import client_routes
+
+__all__ = ["RRI_PROTO", "TUNNEL_DEVICE", "client_routes", "inject", "installed", "sync", "withdraw"]
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -34,16 +36,12 @@ def sync(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
     return installed()
 
 
-def client_routes(sas: list[dict], states: tuple[str, ...] = ("ESTABLISHED",)) -> list[str]:
-    """Host routes to the virtual IPs of remote-access clients (`remote_vips` of their IKE SAs)."""
-    return sorted({vip.split("/")[0] for sa in sas if sa.get("state") in states
-                   for vip in sa.get("remote_vips", []) if ":" not in vip})
-
-
 def withdraw() -> None:
+    """Flush every RRI route (ours only: they carry RRI_PROTO)."""
     _ip("route", "flush", "proto", RRI_PROTO)
 
 
 def installed() -> list[str]:
+    """The RRI routes in the kernel (host routes listed without /32)."""
     out = _ip("-4", "route", "show", "proto", RRI_PROTO).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]

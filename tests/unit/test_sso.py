@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+from typing import Any
 
-from labctl.sidecar.sso import Channel, Redundancy, carrying_keys, derive_state, sa_keys
+import pytest
+
+from labctl.sidecar import sso
+from labctl.sidecar.contract import Redundancy
+from labctl.sidecar.policy import carrying_keys, derive_state, sa_keys
+from labctl.sidecar.sso import LOG_INTERVAL, Channel
+
+KEY = b"labctl-sso-key"
+GW1, GW2 = "10.9.0.11", "10.9.0.12"
 
 
 def sa(ispi: str, rspi: str, *children: tuple[str, str], state: str = "PASSIVE") -> dict:
@@ -25,6 +36,7 @@ def test_roles_map_to_ios_states() -> None:
     assert Redundancy.ACTIVE.number == 13 and Redundancy.STANDBY_HOT.number == 8
     assert derive_state("transition", True, True, [], None) is Redundancy.INITIALIZATION
     assert derive_state("standby", True, False, [], None) is Redundancy.INITIALIZATION  # charon down
+    assert sso.Redundancy is Redundancy  # older imports (views) keep working
 
 
 def test_standby_is_hot_only_with_every_active_sa() -> None:
@@ -47,17 +59,168 @@ def test_child_spis_need_not_match_but_a_child_must_exist() -> None:
     assert derive_state("standby", True, True, extra, report) is Redundancy.STANDBY_HOT
 
 
+# ---------------------------------------------------------------------------------------------- the channel
+def pair(**kw: Any) -> tuple[Channel, Channel]:
+    """gw1 and gw2 ends of the channel, handshake not yet done."""
+    return Channel(GW1, GW2, 4520, KEY, **kw), Channel(GW2, GW1, 4520, KEY, **kw)
+
+
+def signed(body: bytes, key: bytes = KEY) -> bytes:
+    return hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\n" + body
+
+
 def test_channel_accepts_only_authentic_fresh_messages() -> None:
-    key = b"labctl-sso-key"
-    sender = Channel("10.9.0.11", "10.9.0.12", 4520, key)
-    receiver = Channel("10.9.0.12", "10.9.0.11", 4520, key)
+    sender, receiver = pair()
+    receiver.open_message(sender.seal({"node": "gw1"}), GW1)  # unconfirmed: receiver learns sender's boot
+    sender.open_message(receiver.seal({"node": "gw2"}), GW2)  # sender learns the receiver's boot
     data = sender.seal({"node": "gw1", "state": "ACTIVE"})
-    assert receiver.open_message(data, "10.9.0.11")["state"] == "ACTIVE"
-    assert receiver.open_message(data, "10.9.0.11") is None  # replayed
+    assert receiver.open_message(data, GW1)["state"] == "ACTIVE"
+    assert receiver.open_message(data, GW1) is None  # replayed
     forged_body = data.split(b"\n", 1)[1].replace(b"ACTIVE", b"STANDBY")
-    assert receiver.open_message(data.split(b"\n", 1)[0] + b"\n" + forged_body, "10.9.0.11") is None
-    wrong_key = Channel("10.9.0.11", "10.9.0.12", 4520, b"another-key").seal({"node": "gw1"})
-    assert receiver.open_message(wrong_key, "10.9.0.11") is None
+    assert receiver.open_message(data.split(b"\n", 1)[0] + b"\n" + forged_body, GW1) is None
+    wrong_key = Channel(GW1, GW2, 4520, b"another-key").seal({"node": "gw1"})
+    assert receiver.open_message(wrong_key, GW1) is None
     assert receiver.open_message(sender.seal({"node": "gw1"}), "10.9.0.99") is None  # not the peer
     assert receiver.rejected == 4
-    assert json.loads(sender.seal({"x": 1}).split(b"\n", 1)[1])["seq"] == 3
+    assert receiver.counts == {"foreign": 1, "forged": 2, "malformed": 0, "replayed": 1, "unconfirmed": 1}
+    assert json.loads(sender.seal({"x": 1}).split(b"\n", 1)[1])["seq"] == 4
+
+
+def test_first_message_after_a_boot_only_teaches_the_peer_boot() -> None:
+    """The epoch handshake: a report is delivered only once it names the receiver's current boot."""
+    gw1, gw2 = pair()
+    first = gw1.seal({"node": "gw1", "state": "ACTIVE"})
+    assert json.loads(first.split(b"\n", 1)[1])["peer_boot"] is None  # gw1 has heard nobody yet
+    assert gw2.open_message(first, GW1) is None
+    assert (gw2.rejected, gw2.counts["unconfirmed"], gw2.heard_boot) == (0, 1, gw1.boot)
+    # gw2's reply names gw1's boot: delivered, and gw1 learns gw2's boot from it
+    reply = gw2.seal({"node": "gw2", "state": "STANDBY HOT"})
+    assert json.loads(reply.split(b"\n", 1)[1])["peer_boot"] == gw1.boot
+    assert gw1.open_message(reply, GW2)["state"] == "STANDBY HOT"
+    assert gw1.heard_boot == gw2.boot
+    assert gw2.open_message(gw1.seal({"node": "gw1", "state": "ACTIVE"}), GW1)["node"] == "gw1"
+
+
+def test_a_captured_message_is_rejected_after_the_receiver_restarts() -> None:
+    gw1, gw2 = pair()
+    gw2.open_message(gw1.seal({"node": "gw1"}), GW1)
+    gw1.open_message(gw2.seal({"node": "gw2"}), GW2)
+    captured = gw1.seal({"node": "gw1", "state": "ACTIVE"})
+    assert gw2.open_message(captured, GW1) is not None  # genuine, delivered once
+    restarted = Channel(GW2, GW1, 4520, KEY)  # gw2's sidecar restarted: new boot, no memory
+    assert restarted.boot != gw2.boot
+    assert restarted.open_message(captured, GW1) is None  # names gw2's previous boot
+    assert restarted.open_message(captured, GW1) is None  # and once its seq is known, a plain replay
+    assert restarted.counts["replayed"] == 1
+    # the live gw1 binds to the new boot as soon as it hears it, and is delivered again
+    gw1.open_message(restarted.seal({"node": "gw2"}), GW2)
+    assert restarted.open_message(gw1.seal({"node": "gw1", "state": "ACTIVE"}), GW1)["state"] == "ACTIVE"
+
+
+def test_a_superseded_sender_boot_stays_rejected() -> None:
+    """After the peer restarted, its previous incarnation's messages (captured, delayed) are replays."""
+    old_gw1, gw2 = pair()
+    gw2.open_message(old_gw1.seal({"node": "gw1"}), GW1)
+    old_gw1.open_message(gw2.seal({"node": "gw2"}), GW2)
+    delayed = old_gw1.seal({"node": "gw1", "state": "ACTIVE"})
+    new_gw1 = Channel(GW1, GW2, 4520, KEY)
+    new_gw1.open_message(gw2.seal({"node": "gw2"}), GW2)
+    assert gw2.open_message(new_gw1.seal({"node": "gw1", "state": "STANDBY COLD"}), GW1)["state"] == "STANDBY COLD"
+    assert gw2.open_message(delayed, GW1) is None
+    assert gw2.counts["replayed"] == 1 and old_gw1.boot in gw2.retired
+
+
+def bound_pair() -> tuple[Channel, Channel]:
+    gw1, gw2 = pair()
+    gw2.open_message(gw1.seal({}), GW1)
+    gw1.open_message(gw2.seal({}), GW2)
+    return gw1, gw2
+
+
+def envelope(gw1: Channel, gw2: Channel, **fields: Any) -> dict[str, Any]:
+    gw1.seq += 1
+    return {"boot": gw1.boot, "seq": gw1.seq, "time": 1.0, "peer_boot": gw2.boot, **fields}
+
+
+@pytest.mark.parametrize("make", [
+    lambda e: b"[1, 2, 3]",
+    lambda e: b"\"text\"",
+    lambda e: b"null",
+    lambda e: b"\xff\xfe not utf-8",
+    lambda e: b"{not json",
+    lambda e: b"[" * 100_000 + b"]" * 100_000,  # deep nesting
+    lambda e: b'{"seq": ' + b"9" * 5000 + b"}",  # more digits than int() accepts
+    lambda e: json.dumps({k: v for k, v in e.items() if k != "boot"}).encode(),
+    lambda e: json.dumps({**e, "boot": 7}).encode(),
+    lambda e: json.dumps({**e, "boot": "x" * 65}).encode(),
+    lambda e: json.dumps({**e, "boot": ""}).encode(),
+    lambda e: json.dumps({k: v for k, v in e.items() if k != "seq"}).encode(),
+    lambda e: json.dumps({**e, "seq": "5"}).encode(),
+    lambda e: json.dumps({**e, "seq": True}).encode(),
+    lambda e: json.dumps({**e, "seq": 2**63}).encode(),
+    lambda e: json.dumps({**e, "seq": 0}).encode(),
+    lambda e: json.dumps({**e, "seq": 1.5}).encode(),
+    lambda e: json.dumps({k: v for k, v in e.items() if k != "time"}).encode(),
+    lambda e: json.dumps({**e, "time": "now"}).encode(),
+    lambda e: json.dumps({**e, "time": False}).encode(),
+    lambda e: json.dumps({**e}).encode().replace(b'"time": 1.0', b'"time": 1e999'),  # inf
+    lambda e: json.dumps({**e}).encode().replace(b'"time": 1.0', b'"time": NaN'),
+    lambda e: json.dumps({**e, "peer_boot": 5}).encode(),
+    lambda e: json.dumps({**e, "node": ["gw1"]}).encode(),
+    lambda e: json.dumps({**e, "state": 13}).encode(),
+    lambda e: json.dumps({**e, "state": "SUPER HOT"}).encode(),
+    lambda e: json.dumps({**e, "role": None}).encode(),
+    lambda e: json.dumps({**e, "ike": "a_b"}).encode(),
+    lambda e: json.dumps({**e, "child": [1, 2]}).encode(),
+    lambda e: json.dumps({**e, "carrying": {"a": 1}}).encode(),
+])
+def test_a_signed_but_malformed_message_is_one_counted_rejection(make: Any) -> None:
+    gw1, gw2 = bound_pair()
+    logged: list[str] = []
+    gw2.log = logged.append
+    body = make(envelope(gw1, gw2))
+    assert gw2.open_message(signed(body), GW1, now=100.0) is None  # never an exception
+    assert (gw2.rejected, gw2.counts["malformed"]) == (1, 1)
+    assert len(logged) == 1 and logged[0].startswith("rejected SSO message: malformed: ")
+    # the channel still works afterwards
+    good = json.dumps(envelope(gw1, gw2, node="gw1", state="ACTIVE", ike=["a_b"])).encode()
+    assert gw2.open_message(signed(good), GW1, now=100.0)["ike"] == ["a_b"]
+
+
+def test_a_well_formed_report_passes_validation() -> None:
+    gw1, gw2 = bound_pair()
+    report = {"node": "gw1", "state": "STANDBY HOT", "role": "standby", "ike": ["a_b"], "child": ["c_d"],
+              "carrying": ["a_b"]}
+    assert sso.malformed({**envelope(gw1, gw2), **report}) is None
+    assert sso.malformed({**envelope(gw1, gw2), "time": 3}) is None  # an integer time is a number too
+    assert sso.malformed({**envelope(gw1, gw2), "seq": 2**63 - 1}) is None
+    assert sso.malformed({**envelope(gw1, gw2), "boot": "b" * 64}) is None
+    message = gw2.open_message(gw1.seal(report), GW1)
+    assert isinstance(message.pop("time"), float)
+    assert message == {**report, "boot": gw1.boot, "seq": gw1.seq, "peer_boot": gw2.boot}
+
+
+def test_rejections_are_logged_at_most_once_per_interval_with_a_count() -> None:
+    gw1, gw2 = bound_pair()
+    logged: list[str] = []
+    gw2.log = logged.append
+    bad = Channel(GW1, GW2, 4520, b"wrong-key-here").seal({"node": "gw1"})
+    gw2.open_message(bad, GW1, now=10.0)
+    gw2.open_message(bad, GW1, now=10.5)
+    gw2.open_message(b"garbage", GW1, now=10.0 + LOG_INTERVAL - 0.01)
+    assert logged == ["rejected SSO message: forged: bad HMAC (wrong key or altered)"]
+    gw2.open_message(bad, "192.0.2.1", now=10.0 + LOG_INTERVAL)
+    assert logged[1] == ("rejected SSO message: foreign: from 192.0.2.1, not the peer 10.9.0.11 "
+                         "(+2 more rejected since the last line)")
+    gw2.open_message(bad, GW1, now=20.0)
+    assert logged[2] == "rejected SSO message: forged: bad HMAC (wrong key or altered)"  # count restarted
+    assert gw2.rejected == 5 and gw2.counts["forged"] == 4
+
+
+def test_unconfirmed_and_delivered_messages_are_not_logged() -> None:
+    logged: list[str] = []
+    gw1, gw2 = pair(log=logged.append)
+    gw2.open_message(gw1.seal({"node": "gw1"}), GW1)
+    gw1.open_message(gw2.seal({"node": "gw2"}), GW2)
+    assert gw2.open_message(gw1.seal({"node": "gw1"}), GW1) is not None
+    assert logged == [] and gw1.rejected == gw2.rejected == 0
