@@ -49,7 +49,8 @@ def test_dual_interface_values_and_defaults() -> None:
     [
         ("inside: 10.1.0.12", "inside: 10.5.0.12", "inside: 10.5.0.12", "gw2.addresses.inside: 10.5.0.12 is not"),
         ("hello: 200ms", "hello: fast", "hello: fast", "ha.hsrp.hello"),
-        ("ike_version: 2", "ike_versoin: 2", "ike_versoin", "crypto.ike_versoin: unknown field 'ike_versoin': did you mean 'ike_version'?"),
+        ("ike_version: 2", "ike_versoin: 2", "ike_versoin",
+         "crypto.ike_versoin: unknown field 'ike_versoin': did you mean 'ike_version'?"),
         ("virtual_ip: 10.1.0.1", "virtual_ip: 10.1.0.10", "virtual_ip: 10.1.0.10", "already used"),
         ("remote-lan: {subnet: 10.2.0.0/24}", "remote-lan: {subnet: 10.1.0.0/25}", "remote-lan: {subnet",
          "overlaps network inside"),
