@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -223,7 +222,7 @@ def _type_name(hint: Any) -> str:
         return "object"
     if origin in (typing.Union, types.UnionType):
         return " or ".join("null" if a is type(None) else _type_name(a) for a in typing.get_args(hint))
-    return {int: "integer", bool: "boolean", str: "string", float: "number"}.get(hint, str(hint))
+    return {int: "integer", bool: "boolean", str: "string"}.get(hint, str(hint))
 
 
 def _kind(value: Any) -> str:
@@ -252,8 +251,11 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     if args:  # X | None
         if value is None and type(None) in args:
             return None
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where) if len(inner) == 1 else value
+        (inner,) = [a for a in args if a is not type(None)]  # only `X | None` is used here
+        try:
+            return _coerce(value, inner, where)
+        except ConfigError:
+            raise wrong() from None
     if hint is bool:
         if not isinstance(value, bool):
             raise wrong()
@@ -263,10 +265,6 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, int) or abs(value) >= 2**63:
             raise wrong()
         return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise wrong()
-        return float(value)
     if hint is str:
         if not isinstance(value, str):
             raise wrong()

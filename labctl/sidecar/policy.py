@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from labctl.sidecar.config import GroupSettings, SidecarConfig
 from labctl.sidecar.contract import (
@@ -153,7 +153,7 @@ class HaCommand(Command):
     """One command of charon's ha plugin, written to its FIFO."""
 
     segment: int = 1
-    op = ""
+    op: ClassVar[str]  # "+" activate, "-" deactivate, "*" resync (rekey)
 
     @property
     def fifo(self) -> str:
