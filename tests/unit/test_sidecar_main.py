@@ -1,0 +1,176 @@
+"""The sidecar's wiring executes the policy's commands in order, with every I/O faked (no charon, no Docker).
+
+What matters here is *when* each command runs: what an HSRP observer call must do at once (FIFO writes,
+route withdrawal, events) and what runs later in a task (the VIP wait, route injection, charon reloads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from labctl.sidecar import __main__ as main_mod
+from labctl.sidecar import contract
+from labctl.sidecar.config import SidecarConfig
+from labctl.sidecar.contract import Redundancy
+from labctl.sidecar.sso import Channel
+from tests.unit.test_sidecar_config import LEGACY
+
+
+class FakeCharon:
+    def __init__(self, log: list[Any]) -> None:
+        self.log, self.running, self.starts = log, True, 1
+
+    def ha_command(self, command: str) -> bool:
+        self.log.append(("fifo", command))
+        return True
+
+    def kill(self) -> None:
+        self.log.append("kill")
+
+    def start(self) -> bool:
+        self.log.append("start")
+        self.running = True
+        return True
+
+
+class FakeDriver:
+    def __init__(self, log: list[Any]) -> None:
+        self.log = log
+
+    def execute(self, actions: list[Any]) -> None:
+        self.log.append(("hsrp", len(actions)))
+
+
+@pytest.fixture
+def sidecar(monkeypatch: pytest.MonkeyPatch) -> tuple[main_mod.Sidecar, list[Any]]:
+    log: list[Any] = []
+    monkeypatch.setattr(main_mod.transport, "find_interface",
+                        lambda ip: ("eth0" if ip.startswith("198.") else "eth1", 24))
+    monkeypatch.setattr(main_mod, "interface_mac", lambda ifname: b"\x02\0\0\0\0\x01")
+    monkeypatch.setattr(main_mod, "vip_present", lambda ip: log.append(("vip?", ip)) or True)
+    monkeypatch.setattr(main_mod.rri, "withdraw", lambda: log.append("withdraw"))
+    monkeypatch.setattr(main_mod.rri, "inject", lambda prefixes: log.append(("inject", prefixes)) or prefixes)
+    monkeypatch.setattr(main_mod.rri, "sync", lambda prefixes: log.append(("sync", prefixes)) or prefixes)
+    monkeypatch.setattr(main_mod.status, "write", lambda status, path=None: log.append(("status", status["role"])))
+    car = main_mod.Sidecar(SidecarConfig.from_dict(LEGACY))
+    car.charon = FakeCharon(log)  # type: ignore[assignment]
+    car.driver = FakeDriver(log)  # type: ignore[attr-defined]
+    return car, log
+
+
+def test_takeover_writes_the_segment_at_once_and_finishes_in_a_task(sidecar: Any, capsys: Any) -> None:
+    car, log = sidecar
+
+    async def scenario() -> list[Any]:
+        car.execute(car.policy.on_role("active", 1.0, True))
+        at_once = list(log)
+        await asyncio.gather(*car.tasks)
+        return at_once
+
+    at_once = asyncio.run(scenario())
+    assert at_once == [("fifo", "+1")]  # before the observer returns: the driver's next actions follow it
+    assert log == [("fifo", "+1"), ("vip?", "198.51.100.3"), ("inject", ["10.2.0.0/24"]), ("fifo", "*1")]
+    lines = [contract.parse_event(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e.kind, e.detail) for e in lines] == [
+        ("role", "init -> active"), ("redundancy", "my state INITIALIZATION -> ACTIVE"),
+        ("ha", "segment 1 activated"), ("rri", "injected 10.2.0.0/24"),
+        ("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")]
+    assert [e["kind"] for e in car.events] == ["role", "redundancy", "ha", "rri", "ha"]
+
+
+def test_leaving_active_withdraws_and_deactivates_at_once_and_reloads_in_a_task(sidecar: Any) -> None:
+    car, log = sidecar
+
+    async def scenario() -> list[Any]:
+        car.execute(car.policy.on_role("active", 1.0, True))
+        await asyncio.gather(*car.tasks)
+        log.clear()
+        generation = car.policy.sas_generation
+        car.execute(car.policy.on_role("transition", 2.0, True))
+        at_once = list(log)
+        assert car.policy.reloading
+        await asyncio.gather(*car.tasks)
+        assert car.policy.sas_generation == generation + 2  # forgotten after the kill and after the start
+        return at_once
+
+    assert asyncio.run(scenario()) == ["withdraw", ("fifo", "-1")]
+    assert log == ["withdraw", ("fifo", "-1"), "kill", "start"]
+    assert car.policy.reloading is False and car.policy.rri_routes == []
+    assert car.events[-3:] == [
+        {"time": car.events[-3]["time"], "kind": "rri", "detail": "withdrew 10.2.0.0/24"},
+        {"time": car.events[-2]["time"], "kind": "ha", "detail": "segment 1 deactivated"},
+        {"time": car.events[-1]["time"], "kind": "charon", "detail": "reloading charon to resync from the active"}]
+
+
+def test_a_dead_charon_is_restarted_with_the_node_out_of_hsrp(sidecar: Any) -> None:
+    car, log = sidecar
+    car.charon.running = False
+    generation = car.policy.sas_generation
+    car.execute(car.policy.on_tick(1.0, car.charon.running))
+    assert [entry for entry in log if not (isinstance(entry, tuple) and entry[0] == "hsrp")] == \
+        ["withdraw", ("status", "init"), "start"]
+    assert log[0][0] == "hsrp" and log[-1][0] == "hsrp"  # left HSRP first, rejoined last
+    assert car.policy.sas_generation == generation + 2
+    log.clear()
+    car.execute(car.policy.on_tick(1.1, car.charon.running))  # running again: nothing
+    assert log == []
+
+
+def test_a_bound_sso_report_reaches_the_policy_and_a_malformed_one_is_logged(sidecar: Any) -> None:
+    car, _log = sidecar
+    peer = Channel("10.9.0.12", "10.9.0.11", 4520, b"labctl-sso-key")
+    peer.open_message(car.channel.seal({"node": "gw1"}), "10.9.0.11")  # the peer learns our boot
+
+    class Sock:
+        def __init__(self, data: bytes) -> None:
+            self.data = data
+
+        def recvfrom(self, size: int) -> tuple[bytes, tuple[str, int]]:
+            return self.data, ("10.9.0.12", 4520)
+
+    car._read_sso(Sock(peer.seal({"node": "gw2", "state": "ACTIVE"})))
+    assert car.policy.peer_report["node"] == "gw2"
+    car._read_sso(Sock(peer.seal({"node": "gw2", "state": 13})))
+    assert car.channel.counts["malformed"] == 1
+    assert car.events[-1]["kind"] == "sso" and car.events[-1]["detail"].startswith("rejected SSO message: malformed")
+
+
+def test_status_document(sidecar: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    car, _log = sidecar
+    written: list[dict[str, Any]] = []
+    monkeypatch.setattr(main_mod.status, "write", written.append)
+    car.policy.on_peer_report({"node": "gw2", "state": "ACTIVE"}, 1e12)
+    car.write_status()
+    (doc,) = written
+    assert (doc["node"], doc["role"], doc["redundancy"], doc["redundancy_number"]) == \
+        ("gw1", "init", "INITIALIZATION", Redundancy.INITIALIZATION.number)
+    assert (doc["mode"], doc["ha_plugin"], doc["sequence_continuity"]) == ("stateful", True, True)
+    assert doc["replay_interval"] == {"inbound": 1000, "outbound": 10000}
+    assert doc["rri"] == {"enabled": True, "routes": []}
+    assert doc["charon"] == {"running": True, "starts": 1}
+    assert doc["sso_channel"]["interval_ms"] == 400 and doc["sso_channel"]["peer_timeout_ms"] == 2000
+    assert [(g["interface"], g["network"], g["group"], g["state"]) for g in doc["hsrp"]] == \
+        [("eth0", "outside", 1, "Initial"), ("eth1", "inside", 2, "Initial")]
+    assert doc["hsrp"][0]["track"] == {"inside": {"decrement": 150, "up": True}}
+    assert doc["hsrp"][0]["mac"] == "02:00:00:00:00:01" and doc["hsrp"][0]["state_changes"] == 0
+    json.dumps(doc)  # a JSON document
+
+
+def test_status_write_is_atomic(tmp_path: Path) -> None:
+    path = tmp_path / "run" / "sidecar-status.json"
+    main_mod.status.write({"role": "active"}, path)
+    assert json.loads(path.read_text()) == {"role": "active"} and not path.with_suffix(".tmp").exists()
+
+
+def test_a_bad_config_stops_the_sidecar_with_the_key_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    bad = {**LEGACY, "hsrp": {k: v for k, v in LEGACY["hsrp"].items() if k != "hello_ms"}}
+    path = tmp_path / "sidecar.json"
+    path.write_text(json.dumps(bad))
+    monkeypatch.setattr(main_mod.sys, "argv", ["sidecar", str(path)])
+    with pytest.raises(SystemExit, match=r"labctl sidecar: .*missing key hsrp\.hello_ms"):
+        main_mod.main()
