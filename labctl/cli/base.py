@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import click
@@ -56,3 +58,34 @@ def main() -> None:
       labctl status dual                           # nodes, HSRP/redundancy state, live IKE/CHILD SAs
       labctl down dual                             # remove everything the lab made
     """
+
+
+MILESTONES = ("ready:", "built", "up to date", "started", "removed", "converged", "injecting", "no convergence")
+
+
+@contextlib.contextmanager
+def progress_to_stderr(title: str, quiet: bool = False) -> Iterator[Callable[[str], None]]:
+    """Progress that works in both worlds: a live line on a terminal (milestones kept above it), one plain
+    line per step otherwise, with the seconds since the start, so a CI log shows what took the time."""
+    started = time.monotonic()
+    if quiet:
+        yield lambda _message: None
+        return
+    if err_console.is_terminal:
+        with err_console.status(title) as status:
+            def live(message: str) -> None:
+                status.update(message)
+                if any(word in message for word in MILESTONES):
+                    err_console.print(f"[dim]{time.monotonic() - started:6.1f}s[/] {message}", highlight=False)
+
+            yield live
+        return
+    last = [""]
+
+    def plain(message: str) -> None:
+        if message != last[0]:
+            last[0] = message
+            print(f"{time.monotonic() - started:6.1f}s {message}", file=sys.stderr, flush=True)
+
+    plain(title)
+    yield plain

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from labctl.cli.base import clean_errors, console, emit_json, err_console, main
+from labctl.cli.base import clean_errors, console, emit_json, main, progress_to_stderr
 
 
 @main.group()
@@ -19,9 +19,13 @@ def images_build(force: bool) -> None:
     """Build what is missing or out of date."""
     from labctl.lab import connect
 
-    with err_console.status("checking images…") as status:
-        result = connect().ensure_images(lambda kind, msg: status.update(f"{kind}: {msg}"), force=force)
-    console.print(result)
+    with progress_to_stderr("checking images") as progress:
+        result = connect().ensure_images(lambda kind, msg: progress(f"{kind}: {msg}"), force=force)
+    built = set(getattr(result, "built", []))
+    table = Table("image", "id", "this run", box=None)
+    for kind, image_id in result.items():
+        table.add_row(kind, str(image_id).removeprefix("sha256:")[:12], "built" if kind in built else "up to date")
+    console.print(table)
 
 @images.command("ls")
 @click.option("--json", "as_json", is_flag=True)

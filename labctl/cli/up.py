@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from labctl.cli.base import clean_errors, console, emit_json, err_console, main
+from labctl.cli.base import clean_errors, console, emit_json, main, progress_to_stderr
 
 
 @main.command()
@@ -23,13 +23,7 @@ def up(topology: str, sabotage: tuple[str, ...], redundancy: str | None, hello: 
     """Start the lab described by TOPOLOGY and wait until the tunnel passes traffic (idempotent)."""
     from labctl import lab
 
-    with err_console.status("starting lab…") as status:
-        def progress(message: str) -> None:
-            status.update(message)
-            if not as_json and (message.startswith("ready:") or " built " in f" {message} "
-                                or "up to date" in message):
-                err_console.log(message)
-
+    with progress_to_stderr(f"starting {topology}", quiet=as_json) as progress:
         overrides = {"redundancy": redundancy, "hello": hello, "hold": hold}
         result = lab.up(topology, sabotage, timeout, progress, overrides=overrides)
     if as_json:
