@@ -5,6 +5,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import select
+import socket
 from typing import Any
 
 import pytest
@@ -142,49 +144,96 @@ def envelope(gw1: Channel, gw2: Channel, **fields: Any) -> dict[str, Any]:
     return {"boot": gw1.boot, "seq": gw1.seq, "time": 1.0, "peer_boot": gw2.boot, **fields}
 
 
-@pytest.mark.parametrize("make", [
-    lambda e: b"[1, 2, 3]",
-    lambda e: b"\"text\"",
-    lambda e: b"null",
-    lambda e: b"\xff\xfe not utf-8",
-    lambda e: b"{not json",
-    lambda e: b"[" * 100_000 + b"]" * 100_000,  # deep nesting
-    lambda e: b'{"seq": ' + b"9" * 5000 + b"}",  # more digits than int() accepts
-    lambda e: json.dumps({k: v for k, v in e.items() if k != "boot"}).encode(),
-    lambda e: json.dumps({**e, "boot": 7}).encode(),
-    lambda e: json.dumps({**e, "boot": "x" * 65}).encode(),
-    lambda e: json.dumps({**e, "boot": ""}).encode(),
-    lambda e: json.dumps({k: v for k, v in e.items() if k != "seq"}).encode(),
-    lambda e: json.dumps({**e, "seq": "5"}).encode(),
-    lambda e: json.dumps({**e, "seq": True}).encode(),
-    lambda e: json.dumps({**e, "seq": 2**63}).encode(),
-    lambda e: json.dumps({**e, "seq": 0}).encode(),
-    lambda e: json.dumps({**e, "seq": 1.5}).encode(),
-    lambda e: json.dumps({k: v for k, v in e.items() if k != "time"}).encode(),
-    lambda e: json.dumps({**e, "time": "now"}).encode(),
-    lambda e: json.dumps({**e, "time": False}).encode(),
-    lambda e: json.dumps({**e}).encode().replace(b'"time": 1.0', b'"time": 1e999'),  # inf
-    lambda e: json.dumps({**e}).encode().replace(b'"time": 1.0', b'"time": NaN'),
-    lambda e: json.dumps({**e, "peer_boot": 5}).encode(),
-    lambda e: json.dumps({**e, "node": ["gw1"]}).encode(),
-    lambda e: json.dumps({**e, "state": 13}).encode(),
-    lambda e: json.dumps({**e, "state": "SUPER HOT"}).encode(),
-    lambda e: json.dumps({**e, "role": None}).encode(),
-    lambda e: json.dumps({**e, "ike": "a_b"}).encode(),
-    lambda e: json.dumps({**e, "child": [1, 2]}).encode(),
-    lambda e: json.dumps({**e, "carrying": {"a": 1}}).encode(),
+def dumps(envelope: dict[str, Any], drop: str = "", **fields: Any) -> bytes:
+    return json.dumps({k: v for k, v in {**envelope, **fields}.items() if k != drop}).encode()
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda e: b"[1, 2, 3]", "not a JSON object but list"),
+    (lambda e: b"\"text\"", "not a JSON object but str"),
+    (lambda e: b"null", "not a JSON object but NoneType"),
+    (lambda e: b'{"node": "\xff"}', "not JSON (UnicodeDecodeError)"),
+    (lambda e: b"\xff\xfe not utf-8", "not JSON (JSONDecodeError)"),  # taken for UTF-16
+    (lambda e: b"{not json", "not JSON (JSONDecodeError)"),
+    (lambda e: b"[" * 100_000 + b"]" * 100_000, "not JSON (RecursionError)"),  # deep nesting
+    (lambda e: b'{"seq": ' + b"9" * 5000 + b"}", "not JSON (ValueError)"),  # more digits than int() accepts
+    (lambda e: dumps(e, drop="boot"), "boot missing or not a short string"),
+    (lambda e: dumps(e, boot=7), "boot missing or not a short string"),
+    (lambda e: dumps(e, boot="x" * 65), "boot missing or not a short string"),
+    (lambda e: dumps(e, boot=""), "boot missing or not a short string"),
+    (lambda e: dumps(e, drop="seq"), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, seq="5"), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, seq=True), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, seq=2**63), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, seq=0), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, seq=1.5), "seq missing or not an integer in 1..2^63-1"),
+    (lambda e: dumps(e, drop="time"), "time missing or not a finite number"),
+    (lambda e: dumps(e, time="now"), "time missing or not a finite number"),
+    (lambda e: dumps(e, time=False), "time missing or not a finite number"),
+    (lambda e: dumps(e).replace(b'"time": 1.0', b'"time": 1e999'), "time missing or not a finite number"),  # inf
+    (lambda e: dumps(e).replace(b'"time": 1.0', b'"time": NaN'), "time missing or not a finite number"),
+    (lambda e: dumps(e, peer_boot=5), "peer_boot not a short string"),
+    (lambda e: dumps(e, peer_boot="p" * 65), "peer_boot not a short string"),
+    (lambda e: dumps(e, node=["gw1"]), "node not a string"),
+    (lambda e: dumps(e, state=13), "state not a string"),
+    (lambda e: dumps(e, state="SUPER HOT " * 10), f"unknown state {('SUPER HOT ' * 4)!r}"),  # cut at 40
+    (lambda e: dumps(e, role=None), "role not a string"),
+    (lambda e: dumps(e, ike="a_b"), "ike not a list of strings"),
+    (lambda e: dumps(e, child=[1, 2]), "child not a list of strings"),
+    (lambda e: dumps(e, carrying={"a": 1}), "carrying not a list of strings"),
 ])
-def test_a_signed_but_malformed_message_is_one_counted_rejection(make: Any) -> None:
+def test_a_signed_but_malformed_message_is_one_counted_rejection(make: Any, reason: str) -> None:
     gw1, gw2 = bound_pair()
     logged: list[str] = []
     gw2.log = logged.append
     body = make(envelope(gw1, gw2))
     assert gw2.open_message(signed(body), GW1, now=100.0) is None  # never an exception
     assert (gw2.rejected, gw2.counts["malformed"]) == (1, 1)
-    assert len(logged) == 1 and logged[0].startswith("rejected SSO message: malformed: ")
+    assert logged == [f"rejected SSO message: malformed: {reason}"]
     # the channel still works afterwards
     good = json.dumps(envelope(gw1, gw2, node="gw1", state="ACTIVE", ike=["a_b"])).encode()
     assert gw2.open_message(signed(good), GW1, now=100.0)["ike"] == ["a_b"]
+
+
+def test_a_replay_is_logged_with_its_boot_and_seq() -> None:
+    gw1, gw2 = bound_pair()
+    logged: list[str] = []
+    gw2.log = logged.append
+    data = gw1.seal({"node": "gw1"})
+    gw2.open_message(data, GW1, now=1.0)
+    gw2.open_message(data, GW1, now=2.0)
+    assert logged == [f"rejected SSO message: replayed: boot {gw1.boot} seq {gw1.seq} already seen"]
+    long_boot = envelope(gw1, gw2, boot="b" * 64)
+    gw2.open_message(signed(json.dumps(long_boot).encode()), GW1, now=3.0)
+    gw2.open_message(signed(json.dumps(long_boot).encode()), GW1, now=4.0)
+    assert logged[-1] == f"rejected SSO message: replayed: boot {'b' * 16} seq {long_boot['seq']} already seen"
+
+
+def test_reports_travel_over_real_udp_on_loopback() -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    probe.bind(("127.0.0.1", 0))
+    port = probe.getsockname()[1]
+    probe.close()
+    gw1, gw2 = Channel("127.0.0.1", "127.0.0.2", port, KEY), Channel("127.0.0.2", "127.0.0.1", port, KEY)
+    gw1.send({"node": "gw1"})  # not open yet: nothing sent, nothing raised
+    assert gw1.seq == 0
+    socks = [gw1.open(), gw2.open()]
+    try:
+        assert all(not s.getblocking() for s in socks) and socks[0].getsockname() == ("127.0.0.1", port)
+
+        def deliver(src: Channel, dst: Channel, payload: dict[str, Any]) -> dict[str, Any] | None:
+            src.send(payload)
+            assert dst.sock is not None
+            select.select([dst.sock], [], [], 2.0)
+            data, (source, _port) = dst.sock.recvfrom(65535)
+            return dst.open_message(data, source)
+
+        assert deliver(gw1, gw2, {"node": "gw1"}) is None  # the handshake
+        assert deliver(gw2, gw1, {"node": "gw2", "state": "STANDBY HOT"})["state"] == "STANDBY HOT"
+        assert deliver(gw1, gw2, {"node": "gw1", "state": "ACTIVE"})["node"] == "gw1"
+    finally:
+        for s in socks:
+            s.close()
 
 
 def test_a_well_formed_report_passes_validation() -> None:
@@ -195,6 +244,9 @@ def test_a_well_formed_report_passes_validation() -> None:
     assert sso.malformed({**envelope(gw1, gw2), "time": 3}) is None  # an integer time is a number too
     assert sso.malformed({**envelope(gw1, gw2), "seq": 2**63 - 1}) is None
     assert sso.malformed({**envelope(gw1, gw2), "boot": "b" * 64}) is None
+    assert sso.malformed({**envelope(gw1, gw2), "boot": "b", "peer_boot": "p"}) is None  # one character is enough
+    assert sso.malformed({**envelope(gw1, gw2), "seq": 1}) is None
+    assert sso.malformed({**envelope(gw1, gw2), "time": -5.5}) is None
     message = gw2.open_message(gw1.seal(report), GW1)
     assert isinstance(message.pop("time"), float)
     assert message == {**report, "boot": gw1.boot, "seq": gw1.seq, "peer_boot": gw2.boot}
