@@ -262,6 +262,46 @@ def test_equal_priority_higher_ip_wins():
     assert (state(a), state(b)) == (State.STANDBY, State.ACTIVE)
 
 
+@pytest.mark.parametrize("version", [1, 2])
+@pytest.mark.parametrize("order", ["low_first", "high_first"])
+def test_equal_priority_active_and_standby_go_to_the_higher_ips(version, order):
+    """RFC 2281 5.1: equal priorities are broken by the higher IP, for Active and for Standby."""
+    lan = Lan()
+    low = lan.single("L", "192.0.2.9", cfg(version=version))
+    mid = lan.single("M", "192.0.2.10", cfg(version=version))  # numerically, not textually, above .9
+    high = lan.single("H", "192.0.2.200", cfg(version=version))
+    nodes = [low, mid, high] if order == "low_first" else [high, mid, low]
+    lan.start(*nodes)
+    lan.run_until(60.0)
+    assert [state(n) for n in (low, mid, high)] == [State.LISTEN, State.STANDBY, State.ACTIVE]
+    assert high.vips == {VIP_OUT} and not low.vips and not mid.vips
+    assert grp(low).active_router == "192.0.2.200" and grp(low).standby_router == "192.0.2.10"
+    lan.kill(high)
+    lan.advance(10.5)
+    assert (state(mid), mid.vips) == (State.ACTIVE, {VIP_OUT})
+    lan.advance(25.0)
+    assert state(low) == State.STANDBY
+
+
+def test_equal_priority_tie_uses_effective_priority_then_ip():
+    """A tracked decrement makes the higher IP the worse router: priority first, IP only on a tie."""
+    lan = Lan()
+    a = lan.single("A", "192.0.2.1", cfg(priority=100))
+    b = lan.single("B", "192.0.2.2", cfg(priority=110, track={"up": 10}))
+    lan.do(b, b.router.set_tracked("up", False, 0.0))
+    lan.start(a, b)
+    lan.run_until(40.0)
+    assert grp(b).effective_priority == 100
+    assert (state(a), state(b)) == (State.STANDBY, State.ACTIVE)  # tie at 100: B's higher IP wins
+    lan2 = Lan()
+    a2 = lan2.single("A", "192.0.2.1", cfg(priority=100))
+    b2 = lan2.single("B", "192.0.2.2", cfg(priority=110, track={"up": 11}))
+    lan2.do(b2, b2.router.set_tracked("up", False, 0.0))
+    lan2.start(a2, b2)
+    lan2.run_until(40.0)
+    assert (state(a2), state(b2)) == (State.ACTIVE, State.STANDBY)  # 100 > 99: priority decides
+
+
 def test_third_router_listens():
     lan = Lan()
     a = lan.single("A", "192.0.2.1", cfg(priority=120))
