@@ -320,7 +320,6 @@ def _validation_problems(exc: ValidationError, filename: str, lines: dict[Loc, i
     for err in errors[:MAX_PROBLEMS]:
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _PYDANTIC_LOC.match(p)))
         message = _unknown_field(loc) if err["type"] == "extra_forbidden" and loc else err["msg"]
-        message = message.removeprefix("Value error, ")
         problems.append(f"{filename}:{_line_for(loc, lines)}: field {_dotted(loc)}: {message}")
     if len(errors) > MAX_PROBLEMS:
         problems.append(f"{filename}: ... and {len(errors) - MAX_PROBLEMS} more problems")

@@ -15,7 +15,8 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address as _IPv4Address
+from ipaddress import IPv4Network as _IPv4Network
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -24,6 +25,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    IPvAnyAddress,
+    IPvAnyNetwork,
     PlainSerializer,
     ValidationError,
     ValidationInfo,
@@ -35,6 +38,16 @@ from labctl.errors import TopologyError
 
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+
+def _ipv4(value: object) -> object:
+    if not isinstance(value, _IPv4Address | _IPv4Network):
+        raise ValueError("IPv6 is not supported: the lab containers run with IPv6 disabled (use an IPv4 address)")
+    return value
+
+
+# any address parses (so a typo gets pydantic's usual message); an IPv6 one is then refused by name
+IPv4Address = Annotated[IPvAnyAddress, AfterValidator(_ipv4)]
+IPv4Network = Annotated[IPvAnyNetwork, AfterValidator(_ipv4)]
 
 U32 = 2**32 - 1  # the widest timer/counter any consumer carries (HSRPv2 timers are 4-byte milliseconds)
 
