@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from labctl.sidecar.hsrp.fsm import GroupConfig, HsrpGroup, HsrpRouter, Send
-from labctl.sidecar.hsrp.packet import HsrpPacket, Opcode, PacketError, State, decode, encode
+from labctl.sidecar.hsrp.packet import HsrpPacket, Md5Auth, Opcode, PacketError, State, decode, encode, sign, verify
 
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -168,3 +171,54 @@ def test_router_never_crashes(evs):
         dl = r.next_deadline()
         assert dl is None or dl > now
         assert r.role in ("active", "standby", "transition", "init")
+
+
+md5_keys = st.text(alphabet=st.characters(min_codepoint=1, max_codepoint=255), min_size=1, max_size=64)
+
+
+@FAST
+@given(packets(), st.ip_addresses(v=4).map(str), st.integers(0, 2**32 - 1), md5_keys)
+def test_md5_round_trip_property(pkt, sender, key_id, key):
+    signed = sign(replace(pkt, auth="", md5=Md5Auth(sender, key_id)), key)
+    back = decode(encode(signed))
+    assert back == signed and verify(back, key)
+
+
+@FAST
+@given(packets(), md5_keys, st.data())
+def test_mutated_md5_packets_never_verify(pkt, key, data):
+    raw = bytearray(encode(sign(replace(pkt, auth="", md5=Md5Auth("192.0.2.1")), key)))
+    i = data.draw(st.integers(0, len(raw) - 1))
+    raw[i] ^= data.draw(st.integers(1, 255))
+    try:
+        bent = decode(bytes(raw))
+    except PacketError:
+        return
+    assert not verify(bent, key)
+
+
+@FAST
+@given(st.sampled_from([1, 2]), events, st.booleans())
+def test_md5_fsm_never_crashes_and_drops_unsigned_packets(version, evs, sign_some):
+    g = HsrpGroup(replace(_cfg(version), auth_md5_key="k3y"), "192.0.2.2")
+    now = 0.0
+    g.start(now)
+    fed = 0
+    for dt, ev, src in evs:
+        now += dt
+        if not isinstance(ev, HsrpPacket):
+            g.on_timer(now)
+            continue
+        if sign_some:
+            with contextlib.suppress(PacketError):  # a wild packet may not be encodable
+                ev = sign(replace(ev, md5=Md5Auth(src)), "k3y")
+        fed += 1
+        for a in g.on_packet(ev, src, now):
+            if isinstance(a, Send):
+                assert verify(decode(encode(a.packet)), "k3y")
+        assert g.owns_vip == (g.state == State.ACTIVE)
+    if not sign_some:  # nothing was signed: every well-addressed packet of our group is a bad_auth drop
+        assert g.active_router in (None, "192.0.2.2")
+        mine = [ev for _, ev, src in evs if isinstance(ev, HsrpPacket) and ev.group == 1 and src != "garbage"]
+        assert g.counters["bad_auth"] == len(mine)
+    assert g.counters["rx"] == fed

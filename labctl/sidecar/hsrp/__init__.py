@@ -4,16 +4,28 @@
 two-group ``HsrpRouter``, ``transport`` the asyncio sockets/VIP driver.
 """
 
-from .fsm import Action, ClaimVip, GroupConfig, HsrpGroup, HsrpRouter, ReleaseVip, Send, StateChanged
-from .packet import HsrpPacket, Opcode, PacketError, State, decode, encode
+from .fsm import (
+    MAX_LEARNED_HOLD_MS,
+    Action,
+    ClaimVip,
+    GroupConfig,
+    HsrpGroup,
+    HsrpRouter,
+    ReleaseVip,
+    Send,
+    StateChanged,
+)
+from .packet import HsrpPacket, Md5Auth, Opcode, PacketError, State, decode, encode, sign, verify
 
 __all__ = [
+    "MAX_LEARNED_HOLD_MS",
     "Action",
     "ClaimVip",
     "GroupConfig",
     "HsrpGroup",
     "HsrpPacket",
     "HsrpRouter",
+    "Md5Auth",
     "Opcode",
     "PacketError",
     "ReleaseVip",
@@ -22,4 +34,6 @@ __all__ = [
     "StateChanged",
     "decode",
     "encode",
+    "sign",
+    "verify",
 ]

@@ -40,8 +40,8 @@ codec translates.  A received v2 "Disabled" (0) decodes as ``State.INITIAL``.
 byte.  A timer that is an exact number of seconds in 0..255 is sent as is;
 anything else (e.g. ``timers msec 100 msec 300``) is sent as 0, which is what
 IOS does: 0 means "not representable, use your own configured timers".  The
-FSM never learns timers from the wire, so a 0 is harmless; decode turns it into
-``hellotime_ms == 0``.
+FSM then falls back to its own Holdtime (it takes only the peer's Holdtime from
+the wire, bounded, see :mod:`.fsm`); decode turns it into ``hellotime_ms == 0``.
 """
 
 from __future__ import annotations
