@@ -30,6 +30,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -39,7 +40,9 @@ from labctl.errors import TopologyError
 NAME_PATTERN = r"^[a-z][a-z0-9-]{0,20}$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 
+
 def _ipv4(value: object) -> object:
+    """The lab is IPv4 only (see the module docstring): say so instead of failing later in Docker or HSRP."""
     if not isinstance(value, _IPv4Address | _IPv4Network):
         raise ValueError("IPv6 is not supported: the lab containers run with IPv6 disabled (use an IPv4 address)")
     return value
@@ -81,9 +84,13 @@ def _short(value: object) -> str:
     return text if len(text) <= 40 else f"{text[:37]}..."
 
 
-# serialised back as "<n>ms" so a dumped model validates to the same values
+# serialised back as "<n>ms" so a dumped model validates to the same values; the JSON Schema shows what a
+# file may say (`200ms`, `3s`, seconds as a number), not the milliseconds stored
 DurationMs = Annotated[int, BeforeValidator(parse_duration_ms), Field(ge=0, le=U32),
-                       PlainSerializer(lambda v: f"{v}ms")]
+                       PlainSerializer(lambda v: f"{v}ms"),
+                       WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^\s*\d+(\.\d+)?\s*(ms|s|m)?\s*$"},
+                                                 {"type": "number", "minimum": 0}],
+                                       "description": "a duration: 200ms, 3s, 1m or a number of seconds"})]
 
 # Characters allowed in secrets: no whitespace, quote, backslash, brace, `#`, `$`, `%`, `;`, `=` or `,`, so the
 # value is safe both inside swanctl's "..." and as a bare word in strongswan.conf and FreeRADIUS clients.conf.

@@ -308,3 +308,22 @@ def test_probe_endpoints() -> None:
     ospf = load_topology(ROOT / "topologies/dual-interface-ospf.yaml")
     assert inside_and_remote_hosts(ospf) == ("inside1", "remote1")
     assert host_address(ospf, "inside1") == "10.64.0.10"
+
+
+# ------------------------------------------------------------------ JSON Schema: defaults.yaml shown to editors
+
+def test_json_schema_takes_its_defaults_from_defaults_yaml() -> None:
+    from labctl.model.schema import topology_json_schema
+
+    schema = topology_json_schema()
+    defs = schema["$defs"]
+    assert schema["required"] == ["name", "networks", "ha", "crypto"]  # what a user must write
+    assert schema["properties"]["redundancy"]["default"] == "stateful"
+    assert defs["HsrpTimers"].get("required", []) == []
+    assert defs["HsrpTimers"]["properties"]["hello"]["default"] == "3s"
+    assert defs["HaNode"]["required"] == ["addresses"] and defs["HaNode"]["properties"]["priority"]["default"] == 100
+    assert "interfaces" in defs["HaPair"]["required"] and "nodes" in defs["HaPair"]["required"]
+    assert defs["RadiusServer"]["properties"]["auth_port"]["default"] == 1812
+    assert defs["Crypto"]["properties"]["ike_proposals"]["default"] == ["aes256-sha256-modp2048"]
+    hello = defs["HsrpTimers"]["properties"]["hello"]
+    assert hello["anyOf"][0]["type"] == "string"  # a duration is written as text (200ms), stored as ms
