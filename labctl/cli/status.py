@@ -13,8 +13,9 @@ from labctl.errors import LabctlError
 @main.command()
 @click.argument("lab_or_topology", required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print status as JSON.")
+@click.option("--wide", is_flag=True, help="Full words in the table (needs about 100 columns).")
 @clean_errors
-def status(lab_or_topology: str | None, as_json: bool) -> None:
+def status(lab_or_topology: str | None, as_json: bool, wide: bool) -> None:
     """Show nodes, roles, HSRP/redundancy state and live SAs (all labs when LAB is omitted)."""
     from labctl.lab import connect, lab_status, resolve_lab
 
@@ -26,7 +27,7 @@ def status(lab_or_topology: str | None, as_json: bool) -> None:
             return
         table = Table("lab", "nodes", "topology", title="labs")
         for name, info in sorted(labs.items()):
-            table.add_row(name, info["nodes"], info["topology"])
+            table.add_row(name, str(info["nodes"]), str(info["topology"]))
         console.print(table if labs else "no labs running")
         return
     lab = resolve_lab(lab_or_topology)
@@ -36,13 +37,15 @@ def status(lab_or_topology: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(data)
         return
-    from labctl.views.show import STATUS_COLUMNS, status_rows
+    from labctl.views.show import STATUS_COLUMNS, STATUS_LEGEND, status_rows
 
     table = Table(*STATUS_COLUMNS, title=f"lab {lab}", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                   collapse_padding=True)
-    for row in status_rows(data):
+    for row in status_rows(data, wide):
         table.add_row(*row)
     console.print(table)
+    if not wide:
+        console.print(STATUS_LEGEND, style="dim", highlight=False)
     if data.get("easyvpn_clients"):
         clients = Table("client", "user", "virtual IP", "state", "IKE SA (SPIs)", "reason", title="Easy VPN clients",
                         box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from labctl.errors import LabctlError
@@ -570,27 +569,40 @@ def _abbrev(spi: str | None) -> str:
     return (spi or "?")[:4] + "…"
 
 
-def status_rows(data: dict[str, Any]) -> list[list[str]]:
-    """One short row per node for `labctl status`: fits a 100-column terminal."""
+# `labctl status` in 80 columns: short words by design (`--wide` prints them whole)
+SHORT = {
+    "ha-gateway": "gw", "running": "up", "STANDBY HOT": "HOT", "STANDBY COLD": "COLD", "INITIALIZATION": "INIT",
+    "ESTABLISHED": "EST", "PASSIVE": "PAS", "INSTALLED": "INST", "REKEYED": "RKYD", "CONNECTING": "CONN",
+    "Active": "A", "Standby": "S", "Listen": "L", "Speak": "Sp", "Init": "I",
+}
+STATUS_LEGEND = ("gw HA gateway · HSRP A/S/L/Sp = Active/Standby/Listen/Speak, then group numbers · "
+                 "HOT/COLD = STANDBY HOT/COLD · EST established, PAS synced copy on the standby, "
+                 "INST installed · --wide for full words")
+
+
+def status_rows(data: dict[str, Any], wide: bool = False) -> list[list[str]]:
+    """One row per node for `labctl status`: fits 80 columns with the short words, 100 with `wide`."""
+    word = (lambda text: text) if wide else (lambda text: SHORT.get(text, text))
     rows = []
     for node in data["nodes"]:
         by_state: dict[str, list[str]] = {}
         for g in node.get("hsrp", []):
             by_state.setdefault(g["state"], []).append(str(g["group"]))
-        hsrp = " ".join(f"{state} {','.join(groups)}" for state, groups in by_state.items()) or "-"
+        hsrp = " ".join(f"{word(state)} {','.join(groups)}" for state, groups in by_state.items()) or "-"
 
         def count(items: list[dict[str, Any]]) -> str:
             states: dict[str, int] = {}
             for item in items:
                 states[item.get("state") or "?"] = states.get(item.get("state") or "?", 0) + 1
-            return ", ".join(f"{n} {s}" for s, n in states.items()) or "-"
+            return ", ".join(f"{n} {word(s)}" for s, n in states.items()) or "-"
 
         children = node.get("child_sas", [])
         spis = " ".join(f"{_abbrev(c.get('spi_in'))}/{_abbrev(c.get('spi_out'))}" for c in children[:1])
         if len(children) > 1:
             spis += f" +{len(children) - 1}"
-        rows.append([node["name"], node["role"], node["status"], hsrp, node.get("redundancy") or "-",
-                     count(node.get("ike_sas", [])), count(children), spis or "-"])
+        rows.append([node["name"], word(node["role"]), word(node["status"]), hsrp,
+                     word(node.get("redundancy") or "-"), count(node.get("ike_sas", [])), count(children),
+                     spis or "-"])
     return rows
 
 

@@ -242,19 +242,34 @@ def test_traffic_selector_to_ios_ident(ts: str, expected: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ labctl status table
-def test_status_rows_one_short_row_per_node_fitting_100_columns() -> None:
+def status_lines(rows: dict[str, list[str]], width: int) -> list[str]:
+    table = Table(*show.STATUS_COLUMNS, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+    for row in rows.values():
+        table.add_row(*row)
+    console = Console(width=width, record=True)
+    console.print(table)
+    return console.export_text().splitlines()
+
+
+def test_status_rows_wide_one_row_per_node_fitting_100_columns() -> None:
     data = json.loads((FIXTURES / "lab-status.json").read_text())
-    rows = {row[0]: row for row in show.status_rows(data)}
+    rows = {row[0]: row for row in show.status_rows(data, wide=True)}
     assert rows["gw1"] == ["gw1", "ha-gateway", "running", "Active 1,2", "ACTIVE", "1 ESTABLISHED", "1 INSTALLED",
                            "ae1f…/5448…"]
     assert rows["gw2"][3:7] == ["Standby 1,2", "STANDBY HOT", "1 PASSIVE", "1 INSTALLED"]
     assert rows["peer"][3:] == ["-", "-", "1 ESTABLISHED", "1 INSTALLED", "5448…/ae1f…"]
-    table = Table(*show.STATUS_COLUMNS, box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
-    for row in rows.values():
-        table.add_row(*row)
-    console = Console(width=100, record=True)
-    console.print(table)
-    lines = console.export_text().splitlines()
+    lines = status_lines(rows, 100)
     assert len(lines) == 2 + len(rows)  # header, rule, exactly one line per node: nothing wrapped
     assert all(len(line.rstrip()) <= 100 for line in lines)
     assert any("STANDBY HOT" in line and "Standby 1,2" in line for line in lines)
+
+
+def test_status_rows_fit_80_columns_with_the_short_words_and_nothing_truncated() -> None:
+    data = json.loads((FIXTURES / "lab-status.json").read_text())
+    rows = {row[0]: row for row in show.status_rows(data)}
+    assert rows["gw1"] == ["gw1", "gw", "up", "A 1,2", "ACTIVE", "1 EST", "1 INST", "ae1f…/5448…"]
+    assert rows["gw2"][3:7] == ["S 1,2", "HOT", "1 PAS", "1 INST"]
+    lines = status_lines(rows, 80)
+    assert len(lines) == 2 + len(rows)
+    assert all(len(line.rstrip()) <= 80 for line in lines)
+    assert "…" not in "".join(line for line in lines if "/" not in line)  # rich truncated no column

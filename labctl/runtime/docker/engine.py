@@ -35,7 +35,7 @@ class DockerEngine:
     def down(self, name: str, progress: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
         return lab_objects.down(self.client, name, progress)
 
-    def labs(self) -> dict[str, dict[str, str]]:
+    def labs(self) -> dict[str, dict[str, object]]:
         return lab_objects.list_labs(self.client)
 
     def ensure_images(self, progress: Callable[[str, str], None], **kwargs: object) -> object:

@@ -165,15 +165,15 @@ def node_states(client: docker.DockerClient, lab: str) -> list[NodeState]:
     return DockerLab(client, lab).states()
 
 
-def list_labs(client: docker.DockerClient) -> dict[str, dict[str, str]]:
-    """Every lab that has a container or network on this engine, with its topology file."""
-    labs: dict[str, dict[str, str]] = {}
+def list_labs(client: docker.DockerClient) -> dict[str, dict[str, object]]:
+    """Every lab that has a container or network on this engine: its topology file and node count."""
+    labs: dict[str, dict[str, object]] = {}
     for container in lab_containers(client):
         lab = container.labels[labels.LAB]
-        info = labs.setdefault(lab, {"topology": container.labels.get(labels.TOPOLOGY, ""), "nodes": "0"})
-        info["nodes"] = str(int(info["nodes"]) + 1)
+        info = labs.setdefault(lab, {"topology": container.labels.get(labels.TOPOLOGY, ""), "nodes": 0})
+        info["nodes"] = int(info["nodes"]) + 1  # type: ignore[call-overload]
     for network in client.networks.list(filters=labels.lab_filter()):
-        labs.setdefault(network.attrs["Labels"][labels.LAB], {"topology": "", "nodes": "0"})
+        labs.setdefault(network.attrs["Labels"][labels.LAB], {"topology": "", "nodes": 0})
     return labs
 
 
