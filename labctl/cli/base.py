@@ -20,15 +20,23 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+# exit codes, documented in the README and in `labctl --help`
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
 def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
-    """User errors print one message and exit non-zero; tracebacks are for bugs only."""
+    """User errors print one message (JSON with --json) and exit with the error's code; tracebacks are for
+    bugs only."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
         except LabctlError as exc:
-            err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            if kwargs.get("as_json"):
+                emit_json({"error": str(exc), "kind": type(exc).__name__, "exit_code": exc.exit_code})
+            else:
+                err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             sys.exit(exc.exit_code)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/] (run `labctl down LAB` to clean up)")
@@ -41,12 +49,6 @@ def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def _client():  # noqa: ANN202 - docker import stays lazy so `--help` is instant
-    from labctl.runtime.docker.client import get_client
-
-    return get_client()
-
-
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="labctl")
 def main() -> None:
@@ -57,6 +59,10 @@ def main() -> None:
       labctl up topologies/dual-interface.yaml     # build images if needed, start, wait for the tunnel
       labctl status dual                           # nodes, HSRP/redundancy state, live IKE/CHILD SAs
       labctl down dual                             # remove everything the lab made
+
+    \b
+    Exit codes: 0 success (a verdict PASS), 1 a verdict FAIL or an unmet matrix, 2 a usage error or an
+    invalid topology/matrix file, 3 the environment (no engine, images, kernel), 130 interrupted.
     """
 
 

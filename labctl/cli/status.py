@@ -7,7 +7,7 @@ from rich import box
 from rich.table import Table
 
 from labctl.cli.base import clean_errors, console, emit_json, main
-from labctl.errors import LabctlError
+from labctl.errors import UsageError
 
 
 @main.command()
@@ -33,7 +33,7 @@ def status(lab_or_topology: str | None, as_json: bool, wide: bool) -> None:
     lab = resolve_lab(lab_or_topology)
     data = lab_status(engine.lab(lab))
     if not data["nodes"]:
-        raise LabctlError(f"no lab named {lab} is running (`labctl status` lists labs)")
+        raise UsageError(f"no lab named {lab} is running (`labctl status` lists labs)")
     if as_json:
         emit_json(data)
         return

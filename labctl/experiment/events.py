@@ -1,5 +1,6 @@
-"""Events around a fault for the report's timeline: HSRP/redundancy changes from the gateways' sidecar
-output (Docker log timestamps) and SA events from the remote peer's charon log."""
+"""Events around a fault, parsed from text (pure): HSRP/role/redundancy/ha changes from a gateway's sidecar
+output (Docker log timestamps in front of the sidecar's own event line, `labctl.sidecar.contract`) and SA
+events from a charon log. The failover procedure and the matrix timeline read the text; this only parses."""
 
 from __future__ import annotations
 
@@ -7,17 +8,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import docker
-
-from labctl.controller.verdict import PEER_LOG
-from labctl.model.topology import Topology
-from labctl.runtime.docker import lab as runtime
+from labctl.sidecar.contract import EVENT_ROLE, EVENT_TIMELINE_KINDS, ROLE_ACTIVE, parse_event
 
 MAX_EVENTS = 60
 MARGIN = 1.0  # seconds of events kept before the probe started / after it ended
 
-SIDECAR_LINE = re.compile(
-    r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z \d\d:\d\d:\d\d (hsrp|role|redundancy|ha): (.*)$")
+DOCKER_STAMP = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?)Z (.*)$")
 CHARON_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) \d+\[\w+\] (?:<[^>]*> )?(.*)$")
 # (pattern, short label) for peer log lines worth a marker
 SA_EVENTS = (
@@ -31,6 +27,19 @@ SA_EVENTS = (
     (re.compile(r"sequence number verification failed"), "ESP replay drop"),
 )
 
+# what a charon log says happened between two instants, as counts (IKE level 1): the peer's and clients' log
+LOG_PATTERNS = {
+    "new_ike_sa": re.compile(r"IKE_SA_INIT|initiating (Main|Aggressive) Mode|ID_PROT request|AGGRESSIVE request"),
+    "child_rekey": re.compile(r"CREATE_CHILD_SA (request|response)|QUICK_MODE (request|response)"),
+    "replay_drops": re.compile(r"sequence number verification failed|replay", re.IGNORECASE),
+    "dpd": re.compile(r"sending DPD request|DPD"),
+    "retransmit_give_up": re.compile(r"giving up after \d+ retransmits"),
+}
+
+
+def count_log_events(text: str) -> dict[str, int]:
+    return {name: len(pattern.findall(text)) for name, pattern in LOG_PATTERNS.items()}
+
 
 def _docker_time(stamp: str) -> float:
     head, _, frac = stamp.partition(".")
@@ -42,16 +51,36 @@ def sidecar_events(node: str, text: str, start: float, end: float) -> list[dict[
     """HSRP state changes, role, redundancy state and ha segment changes of one gateway."""
     events = []
     for line in text.splitlines():
-        match = SIDECAR_LINE.match(line.strip())
-        if not match:
+        stamped = DOCKER_STAMP.match(line.strip())
+        event = parse_event(stamped.group(2)) if stamped else None
+        if stamped is None or event is None or event.kind not in EVENT_TIMELINE_KINDS:
             continue
-        when = _docker_time(match.group(1))
-        kind, detail = match.group(2), match.group(3)
+        when = _docker_time(stamped.group(1))
+        kind, detail = event.kind, event.detail
         if start <= when <= end:
             label = f"{kind} {detail}" if kind != "hsrp" else re.sub(r"^\S+ ", "", detail)
             events.append({"time": round(when, 3), "node": node, "lane": "hsrp", "kind": kind,
                            "text": re.sub(r"\s*\(.*\)$", "", label)[:80], "detail": detail})
     return events
+
+
+def became_active(events: list[dict[str, Any]]) -> bool:
+    """Among a gateway's sidecar events, a move to the Active role (`role: <old> -> active`)."""
+    return any(e["kind"] == EVENT_ROLE and e["detail"].endswith(f"-> {ROLE_ACTIVE}") for e in events)
+
+
+def window(timeline: dict[str, Any]) -> tuple[float, float] | None:
+    """The span a timeline covers (probe start to end, plus a margin); None before a probe ran."""
+    if not timeline.get("probe_start"):
+        return None
+    start = float(timeline["probe_start"]) - MARGIN
+    return start, float(timeline.get("probe_end") or timeline["probe_start"]) + MARGIN
+
+
+def merge(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Events of several nodes, time-ordered, at most MAX_EVENTS."""
+    events = sorted((e for group in groups for e in group), key=lambda e: e["time"])
+    return events[:MAX_EVENTS]
 
 
 def charon_events(node: str, text: str, start: float, end: float) -> list[dict[str, Any]]:
@@ -81,20 +110,3 @@ def charon_events(node: str, text: str, start: float, end: float) -> list[dict[s
                                "detail": message[:200]})
                 break
     return events
-
-
-def collect(client: docker.DockerClient, topo: Topology, timeline: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every event of the lab between probe start and end (plus a margin), time-ordered."""
-    if not timeline.get("probe_start"):
-        return []
-    start = float(timeline["probe_start"]) - MARGIN
-    end = float(timeline.get("probe_end") or timeline["probe_start"]) + MARGIN
-    events: list[dict[str, Any]] = []
-    for node in topo.ha.nodes:
-        events += sidecar_events(node, runtime.node_logs(client, topo.name, node, start - 1, end + 1), start, end)
-    for peer in topo.peers:
-        code, text = runtime.exec_in(client, topo.name, peer, ["cat", PEER_LOG])
-        if code == 0:
-            events += charon_events(peer, text, start, end)
-    events.sort(key=lambda e: e["time"])
-    return events[:MAX_EVENTS]

@@ -8,20 +8,18 @@ work from any shell, and `labctl down` (which removes the containers) leaves not
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, ClassVar
 
-import docker
-
 from labctl.errors import LabctlError
+from labctl.lab import RunningLab, wait_ready
 from labctl.model.topology import Topology
-from labctl.orchestrate import active_gateway
-from labctl.runtime.docker import lab as runtime
+from labctl.nodes import links
+from labctl.nodes.links import NFT_TABLE
+from labctl.runtime import NodeHandle
 
-NFT_TABLE = "labctl_fault"
 LINKS = ("outside", "inside", "sync")
 
 
@@ -55,25 +53,12 @@ def link_network(topo: Topology, link: str) -> str:
     raise LabctlError(f"unknown link {link!r}: choose from {', '.join(LINKS)} or a network of the lab")
 
 
-def interface_for(client: docker.DockerClient, topo: Topology, node: str, network: str) -> str:
+def interface_for(lab: RunningLab, node: str, network: str) -> str:
     """The interface of `node` holding its address on `network` (names do not follow connect order)."""
-    address = str(topo.addresses_of(node).get(network, ""))
+    address = str(lab.topo.addresses_of(node).get(network, ""))
     if not address:
         raise LabctlError(f"node {node} has no interface on {network}")
-    code, out = runtime.exec_in(client, topo.name, node, ["ip", "-j", "-4", "addr"])
-    if code != 0:
-        raise LabctlError(f"cannot list interfaces of {node}: {out.strip()}")
-    for link in json.loads(out):
-        if any(a.get("local") == address for a in link.get("addr_info", [])):
-            return str(link["ifname"])
-    raise LabctlError(f"node {node} has no interface with {address} ({network})")
-
-
-def _sh(client: docker.DockerClient, topo: Topology, node: str, script: str, what: str) -> str:
-    code, out = runtime.exec_in(client, topo.name, node, ["sh", "-c", script])
-    if code != 0:
-        raise LabctlError(f"{what} on {node} failed: {out.strip()}")
-    return out
+    return links.interface_with(lab.node(node), address, network)
 
 
 class Fault:
@@ -86,9 +71,16 @@ class Fault:
     instant: ClassVar[bool] = False  # over once injected (a crash the sidecar recovers from)
     moves_active: ClassVar[bool] = True  # the fault on the active should make the other node active
 
-    def __init__(self, client: docker.DockerClient, topo: Topology, node: str, link: str | None = None,
-                 percent: int | None = None) -> None:
-        self.client, self.topo, self.node, self.link, self.percent = client, topo, node, link, percent
+    def __init__(self, lab: RunningLab, node: str, link: str | None = None, percent: int | None = None) -> None:
+        self.lab, self.node, self.link, self.percent = lab, node, link, percent
+
+    @property
+    def topo(self) -> Topology:
+        return self.lab.topo
+
+    @property
+    def handle(self) -> NodeHandle:
+        return self.lab.node(self.node)
 
     def inject(self) -> None:
         raise NotImplementedError
@@ -106,17 +98,17 @@ class NodeKill(Fault):
     name, help = "node-kill", "SIGKILL the node's container (power cut); undo starts it again"
 
     def inject(self) -> None:
-        runtime.kill_node(self.client, self.topo.name, self.node, "SIGKILL")
+        self.handle.kill("SIGKILL")
 
     def undo(self) -> None:
-        runtime.start_node(self.client, self.topo.name, self.node)
+        self.handle.start()
 
 
 class NodeStop(NodeKill):
     name, help = "node-stop", "graceful stop (SIGTERM: the sidecar resigns from HSRP); undo starts it again"
 
     def inject(self) -> None:
-        runtime.stop_node(self.client, self.topo.name, self.node)
+        self.handle.stop()
 
 
 class LinkDown(Fault):
@@ -124,13 +116,13 @@ class LinkDown(Fault):
     uses_link = True
 
     def interface(self) -> str:
-        return interface_for(self.client, self.topo, self.node, link_network(self.topo, self.link or "outside"))
+        return interface_for(self.lab, self.node, link_network(self.topo, self.link or "outside"))
 
     def inject(self) -> None:
-        _sh(self.client, self.topo, self.node, f"ip link set {self.interface()} down", "link down")
+        links.set_link(self.handle, self.interface(), up=False)
 
     def undo(self) -> None:
-        _sh(self.client, self.topo, self.node, f"ip link set {self.interface()} up", "link up")
+        links.set_link(self.handle, self.interface(), up=True)
 
 
 class LinkUp(LinkDown):
@@ -144,36 +136,28 @@ class LinkUp(LinkDown):
         LinkDown.inject(self)
 
 
-def _nft_remove(client: docker.DockerClient, topo: Topology, node: str, comment: str) -> None:
-    """Delete the rules carrying `comment` from the fault table; the table goes when it is empty."""
-    code, out = runtime.exec_in(client, topo.name, node, ["nft", "-a", "list", "table", "inet", NFT_TABLE])
-    if code != 0:
-        return
-    chain = None
-    for line in out.splitlines():
+def rule_handles(listing: str, comment: str) -> list[tuple[str, str]]:
+    """(chain, handle) of the rules carrying `comment` in an `nft -a list table` output (pure)."""
+    found, chain = [], None
+    for line in listing.splitlines():
         line = line.strip()
         if line.startswith("chain "):
             chain = line.split()[1]
         match = re.search(r"# handle (\d+)$", line)
         if chain and match and f'comment "{comment}"' in line:
-            runtime.exec_in(client, topo.name, node,
-                            ["nft", "delete", "rule", "inet", NFT_TABLE, chain, "handle", match.group(1)])
-    _, out = runtime.exec_in(client, topo.name, node, ["nft", "list", "table", "inet", NFT_TABLE])
-    if "comment" not in out:
-        runtime.exec_in(client, topo.name, node, ["nft", "delete", "table", "inet", NFT_TABLE])
+            found.append((chain, match.group(1)))
+    return found
 
 
-NFT_SETUP = (f"add table inet {NFT_TABLE}",
-             f"add chain inet {NFT_TABLE} ingress {{ type filter hook prerouting priority -300; }}",
-             f"add chain inet {NFT_TABLE} egress {{ type filter hook postrouting priority 300; }}")
-
-
-def _nft(client: docker.DockerClient, topo: Topology, node: str, what: str, *commands: str) -> None:
-    """Run nft commands in the node, one argv each (no shell: rules contain `<`, braces, quotes)."""
-    for command in (*NFT_SETUP, *commands):
-        code, out = runtime.exec_in(client, topo.name, node, ["nft", command])
-        if code != 0:
-            raise LabctlError(f"{what} on {node} failed: nft {command}: {out.strip()}")
+def _nft_remove(node: NodeHandle, comment: str) -> None:
+    """Delete the rules carrying `comment` from the fault table; the table goes when it is empty."""
+    listing = links.nft_table(node, handles=True)
+    if listing is None:
+        return
+    for chain, handle in rule_handles(listing, comment):
+        links.nft_delete_rule(node, chain, handle)
+    if "comment" not in (links.nft_table(node) or ""):
+        links.nft_delete_table(node)
 
 
 class SyncPartition(Fault):
@@ -183,13 +167,13 @@ class SyncPartition(Fault):
     moves_active = False
 
     def inject(self) -> None:
-        ifname = interface_for(self.client, self.topo, self.node, self.topo.ha.sync_network)
-        _nft(self.client, self.topo, self.node, "sync partition",
-             f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" drop comment "sync-partition"',
-             f'add rule inet {NFT_TABLE} egress oifname "{ifname}" drop comment "sync-partition"')
+        ifname = interface_for(self.lab, self.node, self.topo.ha.sync_network)
+        links.nft(self.handle, "sync partition",
+                  f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" drop comment "sync-partition"',
+                  f'add rule inet {NFT_TABLE} egress oifname "{ifname}" drop comment "sync-partition"')
 
     def undo(self) -> None:
-        _nft_remove(self.client, self.topo, self.node, "sync-partition")
+        _nft_remove(self.handle, "sync-partition")
 
 
 class Loss(Fault):
@@ -203,27 +187,27 @@ class Loss(Fault):
     def comment(self) -> str:
         return f"loss-{self.link or 'outside'}-{self.percent}"
 
+    def ifname(self) -> str:
+        return interface_for(self.lab, self.node, link_network(self.topo, self.link or "outside"))
+
     def inject(self) -> None:
-        ifname = interface_for(self.client, self.topo, self.node, link_network(self.topo, self.link or "outside"))
+        ifname = self.ifname()
         self.undo()
-        netem = runtime.exec_in(self.client, self.topo.name, self.node,
-                                ["tc", "qdisc", "add", "dev", ifname, "root", "netem", "loss", f"{self.percent}%"])
-        if netem[0] == 0:
+        if links.add_netem_loss(self.handle, ifname, int(self.percent or 0)):
             return
         drop = f'numgen random mod 100 < {self.percent} drop comment "{self.comment()}"'
-        _nft(self.client, self.topo, self.node, "packet loss",
-             f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" {drop}',
-             f'add rule inet {NFT_TABLE} egress oifname "{ifname}" {drop}')
+        links.nft(self.handle, "packet loss",
+                  f'add rule inet {NFT_TABLE} ingress iifname "{ifname}" {drop}',
+                  f'add rule inet {NFT_TABLE} egress oifname "{ifname}" {drop}')
 
     def undo(self) -> None:
-        ifname = interface_for(self.client, self.topo, self.node, link_network(self.topo, self.link or "outside"))
-        code, out = runtime.exec_in(self.client, self.topo.name, self.node, ["tc", "qdisc", "show", "dev", ifname])
-        if code == 0 and "netem" in out:
-            runtime.exec_in(self.client, self.topo.name, self.node, ["tc", "qdisc", "del", "dev", ifname, "root"])
-        _, out = runtime.exec_in(self.client, self.topo.name, self.node, ["nft", "list", "table", "inet", NFT_TABLE])
-        for comment in set(re.findall(r'comment "(loss-[a-z0-9-]+?-\d+)"', out)):
+        ifname = self.ifname()
+        if "netem" in (links.qdisc(self.handle, ifname) or ""):
+            links.delete_root_qdisc(self.handle, ifname)
+        listing = links.nft_table(self.handle) or ""
+        for comment in set(re.findall(r'comment "(loss-[a-z0-9-]+?-\d+)"', listing)):
             if comment.startswith(f"loss-{self.link or 'outside'}-"):
-                _nft_remove(self.client, self.topo, self.node, comment)
+                _nft_remove(self.handle, comment)
 
 
 class CharonCrash(Fault):
@@ -231,7 +215,7 @@ class CharonCrash(Fault):
     instant = True
 
     def inject(self) -> None:
-        _sh(self.client, self.topo, self.node, "pkill -9 -x charon", "charon crash")
+        links.kill_charon(self.handle)
 
 
 class SidecarCrash(Fault):
@@ -241,11 +225,11 @@ class SidecarCrash(Fault):
     def inject(self) -> None:
         """Kill, then wait for the consequence: the restarted sidecar reloads charon. Until then the old
         charon still carries traffic, and a verdict taken meanwhile would judge nothing."""
-        before = _sh(self.client, self.topo, self.node, "pgrep -x charon || true", "charon lookup").split()
-        _sh(self.client, self.topo, self.node, "pkill -9 -f 'labctl[.]sidecar'", "sidecar crash")
+        before = links.charon_pids(self.handle)
+        links.kill_sidecar(self.handle)
         deadline = time.monotonic() + 15.0
         while time.monotonic() < deadline:
-            now = _sh(self.client, self.topo, self.node, "pgrep -x charon || true", "charon lookup").split()
+            now = links.charon_pids(self.handle)
             if now and not set(now) & set(before):
                 return
             time.sleep(0.1)
@@ -259,9 +243,9 @@ class Recover(Fault):
     moves_active = False
 
     def inject(self) -> None:
-        for found in list_faults(self.client, self.topo):
-            make_fault(self.client, self.topo, found.fault, found.node, found.link, found.percent).undo()
-        wait_whole(self.client, self.topo)
+        for found in list_faults(self.lab):
+            make_fault(self.lab, found.fault, found.node, found.link, found.percent).undo()
+        wait_whole(self.lab)
 
     def describe(self) -> str:
         return "recover (undo every fault, preempt back)"
@@ -298,75 +282,74 @@ def validate_args(topo: Topology, fault: str, node: str | None, link: str | None
     return node, link, percent
 
 
-def make_fault(client: docker.DockerClient, topo: Topology, fault: str, node: str | None = None,
-               link: str | None = None, percent: int | None = None) -> Fault:
+def make_fault(lab: RunningLab, fault: str, node: str | None = None, link: str | None = None,
+               percent: int | None = None) -> Fault:
     """A ready-to-inject fault; the node defaults to the HSRP Active gateway."""
-    node, link, percent = validate_args(topo, fault, node, link, percent)
+    node, link, percent = validate_args(lab.topo, fault, node, link, percent)
     if node is None:
-        node = active_gateway(client, topo) if fault != "recover" else next(iter(topo.ha.nodes))
+        node = lab.active_gateway() if fault != "recover" else next(iter(lab.topo.ha.nodes))
         if node is None:
-            raise LabctlError(f"lab {topo.name} has no HSRP Active gateway right now: name one with --node")
-    return FAULTS[fault](client, topo, node, link, percent)
+            raise LabctlError(f"lab {lab.name} has no HSRP Active gateway right now: name one with --node")
+    return FAULTS[fault](lab, node, link, percent)
 
 
-def inject(client: docker.DockerClient, topo: Topology, fault: str, node: str | None = None,
-           link: str | None = None, percent: int | None = None) -> Fault:
+def inject(lab: RunningLab, fault: str, node: str | None = None, link: str | None = None,
+           percent: int | None = None) -> Fault:
     """Python entry point of `labctl fail`."""
-    chosen = make_fault(client, topo, fault, node, link, percent)
+    chosen = make_fault(lab, fault, node, link, percent)
     chosen.inject()
     return chosen
 
 
-def undo(client: docker.DockerClient, topo: Topology, fault: str, node: str | None = None,
-         link: str | None = None, percent: int | None = None) -> list[Fault]:
+def undo(lab: RunningLab, fault: str, node: str | None = None, link: str | None = None,
+         percent: int | None = None) -> list[Fault]:
     """`labctl fail LAB FAULT --undo`: repair that fault (on `node`, or wherever it is active)."""
-    validate_args(topo, fault, node, link, 1 if FAULTS[fault].uses_percent else None)
-    found = [f for f in list_faults(client, topo) if f.fault == fault and node in (None, f.node)
+    validate_args(lab.topo, fault, node, link, 1 if FAULTS[fault].uses_percent else None)
+    found = [f for f in list_faults(lab) if f.fault == fault and node in (None, f.node)
              and (link is None or f.link == link)]
     if not found and node is not None:
         found = [ActiveFault(fault, node, link or ("outside" if FAULTS[fault].uses_link else None), percent)]
     repaired = []
     for item in found:
-        chosen = FAULTS[fault](client, topo, item.node, item.link, item.percent)
+        chosen = FAULTS[fault](lab, item.node, item.link, item.percent)
         chosen.undo()
         repaired.append(chosen)
     return repaired
 
 
-def list_faults(client: docker.DockerClient, topo: Topology) -> list[ActiveFault]:
-    """Faults active in the live lab, read from Docker and from inside the nodes."""
+def list_faults(lab: RunningLab) -> list[ActiveFault]:
+    """Faults active in the live lab, read from the engine and from inside the nodes."""
+    topo = lab.topo
     found: list[ActiveFault] = []
-    links = {link_network(topo, link): link for link in LINKS if link != "inside" or len(topo.ha.interfaces) > 1}
+    names = {link_network(topo, link): link for link in LINKS if link != "inside" or len(topo.ha.interfaces) > 1}
     for node in topo.node_names():
+        handle = lab.node(node)
         try:
-            status, exit_code = runtime.node_exit(client, topo.name, node)
+            status, exit_code = handle.exit_state()
         except LabctlError:
             continue
         if status != "running":
             found.append(ActiveFault("node-kill" if exit_code == 137 else "node-stop", node))
             continue
-        code, out = runtime.exec_in(client, topo.name, node, ["ip", "-j", "-4", "addr"])
         by_ifname: dict[str, str] = {}
-        if code == 0:
-            addresses = {str(a): net for net, a in topo.addresses_of(node).items()}
-            for link in json.loads(out):
-                for info in link.get("addr_info", []):
-                    network = addresses.get(info.get("local", ""))
-                    if network:
-                        by_ifname[link["ifname"]] = network
-                        if "UP" not in link.get("flags", []):
-                            found.append(ActiveFault("link-down", node, links.get(network, network)))
-        code, out = runtime.exec_in(client, topo.name, node, ["nft", "list", "table", "inet", NFT_TABLE])
-        if code == 0:
-            if 'comment "sync-partition"' in out:
+        addresses = {str(a): net for net, a in topo.addresses_of(node).items()}
+        for link in links.interfaces(handle) or []:
+            for info in link.get("addr_info", []):
+                network = addresses.get(info.get("local", ""))
+                if network:
+                    by_ifname[link["ifname"]] = network
+                    if "UP" not in link.get("flags", []):
+                        found.append(ActiveFault("link-down", node, names.get(network, network)))
+        listing = links.nft_table(handle)
+        if listing is not None:
+            if 'comment "sync-partition"' in listing:
                 found.append(ActiveFault("sync-partition", node))
-            for link, percent in set(re.findall(r'comment "loss-([a-z0-9-]+?)-(\d+)"', out)):
+            for link, percent in set(re.findall(r'comment "loss-([a-z0-9-]+?)-(\d+)"', listing)):
                 found.append(ActiveFault("loss", node, link, int(percent)))
         for ifname, network in by_ifname.items():
-            code, out = runtime.exec_in(client, topo.name, node, ["tc", "qdisc", "show", "dev", ifname])
-            match = re.search(r"netem .*loss (\d+)%", out) if code == 0 else None
+            match = re.search(r"netem .*loss (\d+)%", links.qdisc(handle, ifname) or "")
             if match:
-                found.append(ActiveFault("loss", node, links.get(network, network), int(match.group(1))))
+                found.append(ActiveFault("loss", node, names.get(network, network), int(match.group(1))))
     return found
 
 
@@ -375,21 +358,20 @@ def preferred_gateway(topo: Topology) -> str:
     return max(topo.ha.nodes, key=lambda n: topo.ha.nodes[n].priority)
 
 
-def wait_whole(client: docker.DockerClient, topo: Topology, timeout: float | None = None) -> None:
+def wait_whole(lab: RunningLab, timeout: float | None = None) -> None:
     """Wait until the lab is as `up` left it: every node running, tunnel passing traffic, standby hot,
     and (with preempt) the highest-priority gateway Active again."""
-    from labctl.orchestrate import wait_ready
-
+    topo = lab.topo
     timeout = timeout or max(60.0, topo.failover.converge_timeout / 1000 * 2)
     started = time.monotonic()
     deadline = started + timeout
-    wait_ready(client, topo, deadline, lambda _m: None, {}, started)
+    wait_ready(lab, deadline, lambda _m: None, {}, started)
     if topo.ha.hsrp.preempt:
         preferred = preferred_gateway(topo)
-        if active_gateway(client, topo) == preferred:
+        if lab.active_gateway() == preferred:
             return
-        while active_gateway(client, topo) != preferred:
+        while lab.active_gateway() != preferred:
             if time.monotonic() > deadline:
                 raise LabctlError(f"lab {topo.name}: {preferred} did not preempt back to Active in {timeout:.0f}s")
             time.sleep(0.1)
-        wait_ready(client, topo, deadline, lambda _m: None, {}, started)  # the preempt moved the SAs again
+        wait_ready(lab, deadline, lambda _m: None, {}, started)  # the preempt moved the SAs again

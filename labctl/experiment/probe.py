@@ -1,29 +1,24 @@
 """The traffic probe as the controller drives it: one agent in each end host, both directions at once.
 
 The agents (`labctl/agent/probe.py`, inside the host containers) do the packet work; this module starts
-them through `docker exec`, watches their progress files and turns their two reports into one result
-per direction (a stream is sent by one agent and received by the other).
+them (through `labctl.nodes.host`), watches their progress files and turns their two reports into one
+result per direction (a stream is sent by one agent and received by the other).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import secrets
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import docker
-
 from labctl.agent.probe import PORT
 from labctl.errors import LabctlError
-from labctl.model.topology import Topology
-from labctl.orchestrate import host_address, inside_and_remote_hosts
-from labctl.runtime.docker import lab as runtime
+from labctl.lab import RunningLab
+from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.nodes import host as agent
 
 DEFAULT_RATE = 1000.0
-RESULT_DIR = "/run/labctl"
 START_DELAY = 0.6  # seconds between launching the agents and their common start instant
 STOP_DELAY = 0.4  # seconds between asking both agents to stop and their common stop instant
 
@@ -95,18 +90,18 @@ class ProbeResult:
 class TrafficProbe:
     """A running probe between the lab's first inside host and first remote host."""
 
-    def __init__(self, client: docker.DockerClient, topo: Topology, rate: float = DEFAULT_RATE,
-                 max_duration: float = 120.0, port: int = PORT,
+    def __init__(self, lab: RunningLab, rate: float = DEFAULT_RATE, max_duration: float = 120.0, port: int = PORT,
                  endpoints: tuple[tuple[str, str], tuple[str, str]] | None = None) -> None:
         """`endpoints` ((node, address it sends to), (node, address it sends to)) replaces the default pair
         (e.g. an inside host and an Easy VPN client's virtual IP)."""
+        topo = lab.topo
         inside, remote = (endpoints[0][0], endpoints[1][0]) if endpoints else inside_and_remote_hosts(topo)
         if not inside or not remote:
             raise LabctlError(f"lab {topo.name} needs a host in {topo.crypto.local_subnets} and one in "
                               f"{topo.crypto.remote_subnets} to probe the tunnel")
         if rate <= 0:
             raise LabctlError("--rate must be positive")
-        self.client, self.lab, self.rate, self.port = client, topo.name, rate, port
+        self.lab, self.rate, self.port = lab, rate, port
         self.max_duration = max_duration
         self.hosts = dict(endpoints) if endpoints else {inside: host_address(topo, remote),
                                                         remote: host_address(topo, inside)}
@@ -114,82 +109,78 @@ class TrafficProbe:
         self.started_at: float | None = None  # wall clock
         self.stopped = False
 
-    def path(self, suffix: str = "") -> str:
-        return f"{RESULT_DIR}/probe-{self.run}.json{suffix}"
-
     def start(self) -> None:
         """Launch both agents so they start sending at the same instant."""
         self.started_at = time.time() + START_DELAY
         for host, peer in self.hosts.items():
-            runtime.exec_in(self.client, self.lab, host, ["mkdir", "-p", RESULT_DIR])
-            runtime.exec_detached(self.client, self.lab, host, [
-                "python3", "-m", "labctl.agent.probe", "--run", self.run, "--peer", peer, "--port", str(self.port),
-                "--rate", str(self.rate), "--duration", str(self.max_duration), "--start-at",
-                f"{self.started_at:.6f}", "--out", self.path()])
+            agent.start_agent(self.lab.node(host), self.run, peer, self.port, self.rate, self.max_duration,
+                              self.started_at)
         time.sleep(max(0.0, self.started_at - time.time()))
 
     def progress(self) -> dict[str, dict[str, Any] | None]:
         """Per receiving host: packets received so far and the monotonic time of the last one."""
-        out: dict[str, dict[str, Any] | None] = {}
-        for host in self.hosts:
-            code, text = runtime.exec_in(self.client, self.lab, host, ["cat", self.path(".progress")])
-            try:
-                out[host] = json.loads(text) if code == 0 else None
-            except ValueError:
-                out[host] = None
-        return out
+        return {host: agent.agent_progress(self.lab.node(host), self.run) for host in self.hosts}
 
     def flowing(self, since: float, fresh: float = 0.3, receivers: list[str] | None = None) -> bool:
         """Both receivers (or the named ones) got packets sent after monotonic time `since`, the latest
         within `fresh` seconds. The send time matters: packets queued before a fault (a busy userspace ESP
         path) can still arrive after it without anything having converged."""
-        for host, info in self.progress().items():
-            if receivers is not None and host not in receivers:
-                continue
-            if not info or info.get("last_arrival") is None:
-                return False
-            sent = info.get("last_sent_at", info["last_arrival"])
-            if sent < since or info["last_arrival"] < since or info["now"] - info["last_arrival"] > fresh:
-                return False
-        return True
+        return progress_flowing(self.progress(), since, fresh, receivers)
 
     def stop(self, timeout: float = 10.0) -> ProbeResult:
         """Ask both agents to stop sending at the same instant and collect their reports."""
         stop_at = time.time() + STOP_DELAY
         for host in self.hosts:
-            runtime.exec_in(self.client, self.lab, host, ["sh", "-c", f"echo {stop_at:.3f} > {self.path('.stop')}"])
+            agent.stop_agent(self.lab.node(host), self.run, stop_at)
         self.stopped = True
         reports: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + timeout
         while len(reports) < len(self.hosts) and time.monotonic() < deadline:
             for host in self.hosts:
-                if host in reports:
-                    continue
-                code, text = runtime.exec_in(self.client, self.lab, host, ["cat", self.path()])
-                if code == 0:
-                    with contextlib.suppress(ValueError):
-                        reports[host] = json.loads(text)
+                if host not in reports:
+                    report = agent.agent_report(self.lab.node(host), self.run)
+                    if report is not None:
+                        reports[host] = report
             if len(reports) < len(self.hosts):
                 time.sleep(0.2)
         missing = [h for h in self.hosts if h not in reports]
         if missing:
             raise LabctlError(f"probe agent on {', '.join(missing)} did not report (run {self.run})")
         for host in self.hosts:
-            runtime.exec_in(self.client, self.lab, host, ["sh", "-c", f"rm -f {self.path()}*"])
+            agent.remove_results(self.lab.node(host), self.run)
         inside, remote = list(self.hosts)
-        duration = max(0.0, (reports[inside].get("last_send") or 0) - (reports[inside].get("first_send") or 0))
-        return ProbeResult(self.rate, duration, [
-            direction(f"{inside}->{remote}", reports[inside], reports[remote]),
-            direction(f"{remote}->{inside}", reports[remote], reports[inside]),
-        ])
+        return join_reports(self.rate, inside, remote, reports[inside], reports[remote])
 
 
-def run_probe(client: docker.DockerClient, topo: Topology, rate: float = DEFAULT_RATE,
-              duration: float = 5.0) -> ProbeResult:
+def progress_flowing(progress: dict[str, dict[str, Any] | None], since: float, fresh: float,
+                     receivers: list[str] | None = None) -> bool:
+    """Pure core of `TrafficProbe.flowing`, from the agents' progress files (all in the agents' clock)."""
+    for host, info in progress.items():
+        if receivers is not None and host not in receivers:
+            continue
+        if not info or info.get("last_arrival") is None:
+            return False
+        sent = info.get("last_sent_at", info["last_arrival"])
+        if sent < since or info["last_arrival"] < since or info["now"] - info["last_arrival"] > fresh:
+            return False
+    return True
+
+
+def join_reports(rate: float, inside: str, remote: str, inside_report: dict[str, Any],
+                 remote_report: dict[str, Any]) -> ProbeResult:
+    """Both agents' reports -> one result per direction (pure)."""
+    duration = max(0.0, (inside_report.get("last_send") or 0) - (inside_report.get("first_send") or 0))
+    return ProbeResult(rate, duration, [
+        direction(f"{inside}->{remote}", inside_report, remote_report),
+        direction(f"{remote}->{inside}", remote_report, inside_report),
+    ])
+
+
+def run_probe(lab: RunningLab, rate: float = DEFAULT_RATE, duration: float = 5.0) -> ProbeResult:
     """`labctl probe`: a fixed-length run, both directions."""
     if duration <= 0:
         raise LabctlError("--duration must be positive")
-    probe = TrafficProbe(client, topo, rate, max_duration=duration)
+    probe = TrafficProbe(lab, rate, max_duration=duration)
     probe.start()
     time.sleep(duration)
     return probe.stop(timeout=duration + 10)

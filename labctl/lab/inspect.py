@@ -6,7 +6,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, UsageError
 from labctl.nodes import charon, gateway
 from labctl.runtime import LabHandle
 from labctl.views.show import Live, interfaces_from_ip, plugins_from_stats
@@ -16,7 +16,7 @@ def collect(handle: LabHandle, node: str, command: str) -> Live:
     """Read what `command` needs from the node's daemons, in parallel."""
     states = {s.name: s for s in handle.states()}
     if not states:
-        raise LabctlError(f"no lab named {handle.name} is running (`labctl status` lists labs)")
+        raise UsageError(f"no lab named {handle.name} is running (`labctl status` lists labs)")
     if node not in states:
         raise LabctlError(f"lab {handle.name} has no node {node}; nodes: {', '.join(sorted(states))}")
     state = states[node]

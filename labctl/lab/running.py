@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from labctl.errors import LabctlError
+from labctl.errors import LabctlError, UsageError
 from labctl.model.loader import load_topology
 from labctl.model.shipped import find_topology
 from labctl.model.topology import Topology
@@ -48,7 +48,7 @@ def open_lab(handle: LabHandle) -> RunningLab:
     """The effective topology of a running lab (file + `up` overrides, from its labels) and its sabotage."""
     lab_labels = handle.labels()
     if not lab_labels:
-        raise LabctlError(f"no lab named {handle.name} is running (`labctl status` lists labs)")
+        raise UsageError(f"no lab named {handle.name} is running (`labctl status` lists labs)")
     sabotage = tuple(s for s in lab_labels.get(labels.SABOTAGE, "").split(",") if s)
     stored = lab_labels.get(labels.EFFECTIVE_TOPOLOGY)
     if stored:

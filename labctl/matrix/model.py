@@ -28,8 +28,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from labctl.errors import LabctlError, TopologyError
 from labctl.model.loader import Loc, _compose, _dotted, _line_for, load_topology
+from labctl.model.sabotage import SABOTAGES
 from labctl.model.topology import NAME_PATTERN, Topology, parse_duration_ms
-from labctl.render import SABOTAGES
 
 CHILD_SA_OUTCOMES = ("same", "rekeyed", "renegotiated", "lost")
 FILTER_KEYS = ("id", "topology", "fault", "mode", "timers", "sabotage", "lab", "expect")
@@ -184,7 +184,7 @@ def _error(filename: str, lines: dict[Loc, int], loc: Loc, message: str) -> str:
 def load_matrix(path: str | Path) -> Matrix:
     """Read and check a matrix file: schema, topology files (present and valid), faults valid for each
     topology, unique cell ids. Every problem is reported with the line it comes from."""
-    from labctl.controller.faults import FAULTS, validate_args
+    from labctl.experiment.faults import FAULTS, validate_args
 
     path = Path(path)
     filename = str(path)

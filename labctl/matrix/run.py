@@ -9,12 +9,13 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
-
-import docker
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import LabctlError
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
+
+if TYPE_CHECKING:
+    from labctl.runtime.docker.engine import DockerEngine
 
 
 def check_expectation(expect: Expect, verdict: dict[str, Any]) -> list[str]:
@@ -98,12 +99,11 @@ class MatrixResult:
         return counts
 
 
-def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> CellResult:
+def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult:
     """One cell: fresh lab, failover (no recovery: the lab goes anyway), events, then down in any case."""
-    from labctl import orchestrate
-    from labctl.controller.verdict import failover, failover_and_back
-    from labctl.matrix import events
-    from labctl.runtime.docker import lab as runtime
+    from labctl.experiment import timeline
+    from labctl.experiment.failover import failover, failover_and_back
+    from labctl.lab import open_lab, up
 
     result = CellResult(cell, started_at=round(time.time(), 3))
     began = time.monotonic()
@@ -117,29 +117,26 @@ def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> Cel
 
     try:
         reporter.stage(cell, "up")
-        orchestrate.up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
-                       progress=lambda m: reporter.stage(cell, f"up: {m}"), client=client,
-                       overrides=cell.overrides())
+        up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
+           progress=lambda m: reporter.stage(cell, f"up: {m}"), engine=engine, overrides=cell.overrides())
         stage("up")
+        lab = open_lab(engine.lab(cell.lab))
         reporter.stage(cell, f"failover: {cell.fault_name}")
         measured = dict(rate=cell.settings.rate, max_outage_ms=cell.settings.max_outage_ms,
                         converge_timeout=cell.settings.converge_timeout_s(),
                         progress=lambda m: reporter.stage(cell, f"failover: {m}"), percent=cell.fault.percent)
         if cell.fault.recover:
-            verdict = failover_and_back(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link,
-                                        **measured)
+            verdict = failover_and_back(lab, cell.fault.fault, cell.fault.node, cell.fault.link, **measured)
         else:
-            verdict = failover(client, cell.lab, cell.fault.fault, cell.fault.node, cell.fault.link, recover=False,
-                               **measured)
+            verdict = failover(lab, cell.fault.fault, cell.fault.node, cell.fault.link, recover=False, **measured)
         stage("failover")
         result.verdict = verdict.to_dict()
         try:
-            topo, _ = orchestrate.load_running(client, cell.lab)
             window = dict(verdict.timeline)
             if verdict.recovery:
                 window["probe_end"] = verdict.recovery["timeline"].get("probe_end") or window.get("probe_end")
-            result.events = events.collect(client, topo, window)
-        except (LabctlError, docker.errors.DockerException) as exc:
+            result.events = timeline.collect(lab, window)
+        except Exception as exc:  # noqa: BLE001 - engine errors too (runtime's own types): a note, not a failure
             result.events = []
             result.verdict.setdefault("notes", []).append(f"timeline events unavailable: {exc}")
         result.mismatches = check_expectation(cell.expect, result.verdict)
@@ -151,7 +148,7 @@ def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> Cel
     finally:
         reporter.stage(cell, "down")
         try:
-            runtime.down(client, cell.lab)
+            engine.down(cell.lab)
         except Exception as exc:  # noqa: BLE001 - reported on the cell, the run goes on
             result.status = "error"
             result.error = (result.error or "") + f"\ncleanup of lab {cell.lab} failed: {exc}"
@@ -163,11 +160,9 @@ def run_cell(client: docker.DockerClient, cell: Cell, reporter: Reporter) -> Cel
     return result
 
 
-def check_labs_free(client: docker.DockerClient, cells: list[Cell]) -> None:
+def check_labs_free(engine: DockerEngine, cells: list[Cell]) -> None:
     """Never take over a lab someone else is running: every cell's lab name must be free."""
-    from labctl.runtime.docker import lab as runtime
-
-    running = runtime.list_labs(client)
+    running = engine.labs()
     busy = sorted({c.lab for c in cells if c.lab in running})
     if busy:
         raise LabctlError(f"lab(s) {', '.join(busy)} already running: the matrix needs them fresh and removes "
@@ -175,20 +170,19 @@ def check_labs_free(client: docker.DockerClient, cells: list[Cell]) -> None:
 
 
 def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Reporter | None = None,
-               client: docker.DockerClient | None = None, stop: threading.Event | None = None,
+               engine: DockerEngine | None = None, stop: threading.Event | None = None,
                shard: tuple[int, int] | None = None, filters: list[str] | None = None) -> MatrixResult:
     """Run `cells` (already filtered/sharded), in parallel where labs allow; results in cell order."""
-    from labctl import orchestrate
-    from labctl.runtime.docker import images
+    from labctl.lab import connect
 
     reporter = reporter or QuietReporter()
     stop = stop or threading.Event()
-    client = client or orchestrate.runtime_client()
+    engine = engine or connect()
     started_at, began = time.time(), time.monotonic()
     results = {c.id: CellResult(c) for c in cells}
     if cells:
-        check_labs_free(client, cells)
-        images.ensure_images(client)  # once, before the workers race for it
+        check_labs_free(engine, cells)
+        engine.ensure_images(lambda _kind, _message: None)  # once, before the workers race for it
 
     def run_group(group: list[Cell]) -> None:
         for cell in group:
@@ -198,7 +192,7 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
                 reporter.finished(results[cell.id])
                 continue
             reporter.started(cell)
-            results[cell.id] = run_cell(client, cell, reporter)
+            results[cell.id] = run_cell(engine, cell, reporter)
             reporter.finished(results[cell.id])
 
     groups = exclusive_groups(cells)

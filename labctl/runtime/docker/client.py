@@ -7,7 +7,7 @@ import functools
 import docker
 from docker.errors import DockerException
 
-from labctl.errors import LabctlError
+from labctl.errors import EnvironmentProblem
 
 
 @functools.cache
@@ -17,7 +17,7 @@ def get_client() -> docker.DockerClient:
         client = docker.from_env(timeout=120)
         client.ping()
     except DockerException as exc:
-        raise LabctlError(
+        raise EnvironmentProblem(
             f"the Docker engine is not answering ({exc}); start it (e.g. `dockerd &`) or set DOCKER_HOST"
         ) from None
     return client

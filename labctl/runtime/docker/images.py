@@ -31,7 +31,7 @@ import docker
 from docker.errors import APIError, DockerException, ImageNotFound
 from docker.models.images import Image
 
-from labctl.errors import LabctlError
+from labctl.errors import EnvironmentProblem, UsageError
 from labctl.runtime import labels
 
 Progress = Callable[[str, str], None]  # progress(kind, message)
@@ -104,7 +104,7 @@ def context_files(kind: str, root: Path = REPO_ROOT) -> dict[str, Path]:
     """Every file of the node/host build context, keyed by its path inside the context."""
     image_dir = root / IMAGES_DIR / kind
     if not (image_dir / "Dockerfile").is_file():
-        raise LabctlError(f"{image_dir / 'Dockerfile'} not found: labctl builds images from its source tree")
+        raise EnvironmentProblem(f"{image_dir / 'Dockerfile'} not found: labctl builds images from its source tree")
     files = {p.relative_to(image_dir).as_posix(): p for p in _walk(image_dir)}
     for source in SOURCES:
         files.update({p.relative_to(root).as_posix(): p for p in _walk(root / source)})
@@ -175,7 +175,7 @@ def ensure_images(
     say = progress or (lambda kind, message: None)
     forced = set(KINDS) if force is True else set(force or ())
     if forced - set(KINDS):
-        raise LabctlError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
+        raise UsageError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
     with _build_lock(say):
         return _ensure(client, say, forced, root)
 
@@ -291,21 +291,21 @@ def _docker_build(client: docker.DockerClient, kind: str, say: Progress, **kwarg
                     say(kind, line)
             if "error" in chunk:
                 tail.append(chunk["error"].strip())
-                raise LabctlError(f"building {TAGS[kind]} failed:\n" + "\n".join(tail))
+                raise EnvironmentProblem(f"building {TAGS[kind]} failed:\n" + "\n".join(tail))
     except (DockerException, OSError) as e:
-        raise LabctlError(f"building {TAGS[kind]} failed: {e}\n" + "\n".join(tail)) from e
+        raise EnvironmentProblem(f"building {TAGS[kind]} failed: {e}\n" + "\n".join(tail)) from e
     return client.images.get(TAGS[kind])
 
 
 def _debootstrap_base(client: docker.DockerClient, say: Progress, root: Path) -> Image:
     """debootstrap bookworm with every package, upgrade from updates + security, `docker import` it."""
     if os.geteuid() != 0:
-        raise LabctlError(
+        raise EnvironmentProblem(
             f"no {SLIM} image and no registry to pull it from; building the base with debootstrap needs root "
             f"(it chroots). Run as root, or `docker load` a {SLIM} image first."
         )
     if not shutil.which("debootstrap"):
-        raise LabctlError(f"no {SLIM} image and no registry: install debootstrap (apt-get install debootstrap)")
+        raise EnvironmentProblem(f"no {SLIM} image and no registry: install debootstrap (apt-get install debootstrap)")
     main, security = mirrors()
     work = Path(tempfile.mkdtemp(prefix="labctl-base-", dir="/var/tmp"))
     rootfs = work / "rootfs"
@@ -359,7 +359,7 @@ def _run(cmd: list[str], say: Progress, log: Path | None = None) -> None:
         if log and log.is_file():
             tail.extend(log.read_text(errors="replace").splitlines()[-TAIL:])
         step = " ".join(c for c in cmd if not c.startswith("--include") and "/" not in c)
-        raise LabctlError(f"base image: `{step}` failed (exit {proc.returncode}):\n" + "\n".join(tail))
+        raise EnvironmentProblem(f"base image: `{step}` failed (exit {proc.returncode}):\n" + "\n".join(tail))
 
 
 def _unmount_below(path: Path) -> None:
@@ -396,12 +396,12 @@ def _import(client: docker.DockerClient, rootfs: Path, hash_: str, errlog: Path,
                 chunks, repository=repository, tag=tag, changes=[labelled, IMAGE_ENV]
             )
         except (DockerException, OSError) as e:
-            raise LabctlError(f"docker import of the base failed: {e}") from e
+            raise EnvironmentProblem(f"docker import of the base failed: {e}") from e
     if tar.returncode:
-        raise LabctlError(f"tar of the base root filesystem failed:\n{errlog.read_text(errors='replace')[-2000:]}")
+        raise EnvironmentProblem(f"tar of the base root filesystem failed:\n{errlog.read_text(errors='replace')[-2000:]}")
     for line in answer.splitlines():
         if line.strip() and "error" in json.loads(line):
-            raise LabctlError(f"docker import of the base failed: {json.loads(line)['error']}")
+            raise EnvironmentProblem(f"docker import of the base failed: {json.loads(line)['error']}")
     return client.images.get(TAGS["base"])
 
 
@@ -437,7 +437,7 @@ def remove_images(client: docker.DockerClient) -> list[str]:
         except ImageNotFound:
             pass  # went with a child removed before it
         except APIError as e:
-            raise LabctlError(
+            raise EnvironmentProblem(
                 f"cannot remove {image.tags or image.short_id}: {e.explanation} (stop the labs using it: labctl down)"
             ) from e
     return removed
