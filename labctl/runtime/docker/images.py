@@ -398,7 +398,8 @@ def _import(client: docker.DockerClient, rootfs: Path, hash_: str, errlog: Path,
         except (DockerException, OSError) as e:
             raise EnvironmentProblem(f"docker import of the base failed: {e}") from e
     if tar.returncode:
-        raise EnvironmentProblem(f"tar of the base root filesystem failed:\n{errlog.read_text(errors='replace')[-2000:]}")
+        tail = errlog.read_text(errors="replace")[-2000:]
+        raise EnvironmentProblem(f"tar of the base root filesystem failed:\n{tail}")
     for line in answer.splitlines():
         if line.strip() and "error" in json.loads(line):
             raise EnvironmentProblem(f"docker import of the base failed: {json.loads(line)['error']}")
