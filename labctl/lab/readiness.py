@@ -8,8 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from labctl.errors import LabctlError, ReadinessTimeout
-from labctl.lab.endpoints import host_address, inside_and_remote_hosts
 from labctl.lab.running import RunningLab
+from labctl.model.helpers import host_address, inside_and_remote_hosts
 from labctl.nodes import charon, client, gateway, host
 
 Progress = Callable[[str], None]

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 from netaddr import IPNetwork
 
-from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.model.helpers import host_address, inside_and_remote_hosts
 from labctl.model.topology import Topology
 from labctl.render import render_lab
 from labctl.runtime import labels

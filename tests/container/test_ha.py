@@ -14,7 +14,7 @@ import docker
 import pytest
 
 from labctl.lab import load
-from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.model.helpers import host_address, inside_and_remote_hosts
 from labctl.model.topology import Topology
 from labctl.nodes import charon, gateway
 from labctl.runtime.docker.handle import DockerNode

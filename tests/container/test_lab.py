@@ -11,7 +11,7 @@ import docker
 import pytest
 
 from labctl.lab import lab_status, load
-from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.model.helpers import host_address, inside_and_remote_hosts
 from labctl.runtime import labels
 from labctl.runtime.docker import firewall
 from labctl.runtime.docker.engine import DockerEngine
