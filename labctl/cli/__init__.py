@@ -15,6 +15,7 @@ from labctl.cli import (  # noqa: F401  (importing a verb module registers the v
     logs,
     matrix,
     render,
+    schema,
     show,
     status,
     up,

@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import click
 
-from labctl.cli.base import clean_errors, console, main
+from labctl.cli.base import clean_errors, console, emit_json, err_console, main
 
 
 @main.command()
 @click.argument("topology", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the result (and any warnings) as JSON.")
 @clean_errors
-def validate(topology: str) -> None:
-    """Check a topology file (schema, addressing, overlap with this host's routes) without starting it."""
-    from labctl.lab import load
+def validate(topology: str, as_json: bool) -> None:
+    """Check a topology file (schema, addressing, overlap with this host's routes) without starting it;
+    warnings (e.g. the guide's address-ordering rule) are printed but do not fail it."""
     from labctl.lab.lifecycle import host_networks
+    from labctl.model.loader import load_with_warnings
+    from labctl.model.shipped import find_topology
 
-    topo = load(topology, host_networks())
+    topo, warnings = load_with_warnings(find_topology(topology), host_networks())
+    if as_json:
+        emit_json({"topology": topology, "lab": topo.name, "valid": True, "warnings": warnings})
+        return
+    for warning in warnings:
+        err_console.print(f"[yellow]{warning}[/]", highlight=False, soft_wrap=True)
     console.print(f"{topology}: lab [bold]{topo.name}[/] is valid ({len(topo.node_names())} nodes, "
-                  f"{len(topo.networks)} networks, {topo.redundancy})")
+                  f"{len(topo.networks)} networks, {topo.redundancy})" + (f", {len(warnings)} warning(s)"
+                                                                         if warnings else ""))
