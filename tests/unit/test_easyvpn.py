@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from labctl.controller.ezfailover import judge_clients
-from labctl.controller.probe import DirectionResult, ProbeResult
-from labctl.controller.verdict import Verdict
-from labctl.easyvpn import expected_clients, failure_reason, inside_host
 from labctl.errors import TopologyError
+from labctl.experiment.judges.clients import judge as judge_clients
+from labctl.experiment.probe import DirectionResult, ProbeResult
+from labctl.experiment.verdict import Verdict
 from labctl.model.loader import load_topology
+from labctl.nodes.client import expected_clients, failure_reason, inside_host
 from labctl.render import render_lab
 from labctl.sidecar import rri
 from tests.unit.test_render import conf_sections

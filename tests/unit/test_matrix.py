@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from labctl.matrix import events, report
+from labctl.experiment import events
+from labctl.matrix import report
 from labctl.matrix.model import MatrixError, exclusive_groups, filter_cells, load_matrix, parse_shard, shard_cells
 from labctl.matrix.run import CellResult, MatrixResult, check_expectation
 

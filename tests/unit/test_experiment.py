@@ -1,4 +1,4 @@
-"""Probe statistics, verdict classification and fault argument checks, from synthetic data (no Docker)."""
+"""Probe statistics, the site-to-site judge and fault argument checks, from synthetic data (no Docker)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from pathlib import Path
 import pytest
 
 from labctl.agent.probe import summarize
-from labctl.controller.faults import FAULTS, link_network, validate_args
-from labctl.controller.probe import ProbeResult, direction
-from labctl.controller.verdict import SaIdentity, Verdict, attach_recovery, classify, count_log_events, judge
 from labctl.errors import LabctlError
+from labctl.experiment.events import count_log_events
+from labctl.experiment.faults import FAULTS, link_network, validate_args
+from labctl.experiment.judges.peer import SaIdentity, classify, judge
+from labctl.experiment.probe import ProbeResult, direction
+from labctl.experiment.verdict import Verdict, attach_recovery
 from labctl.model.loader import load_topology
 
 TOPOLOGY = Path(__file__).resolve().parents[2] / "topologies" / "dual-interface.yaml"

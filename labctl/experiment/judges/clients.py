@@ -1,0 +1,143 @@
+"""Remote access (Easy VPN): every connected client judges. A probe runs between the inside host and each
+client's virtual IP (both directions); before and after the fault each client's IKE SA (SPIs + unique id)
+and virtual IP come from the client's own charon, and `reverse-route remote-peer` must follow the Active."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from labctl.agent.probe import PORT
+from labctl.errors import LabctlError
+from labctl.experiment import verdict as shared
+from labctl.experiment.events import count_log_events
+from labctl.experiment.probe import ProbeResult, TrafficProbe
+from labctl.experiment.verdict import Verdict
+from labctl.lab import RunningLab
+from labctl.nodes import charon, client
+
+CONVERGENCE = ("traffic did not flow both ways between the inside host and every client with an Active "
+               "gateway")
+RRI_MISSING = ("RRI: new active {holder} has no route to client(s) {routes} "
+               "(reverse-route remote-peer did not follow the takeover)")
+CHILD_ORDER = ["lost", "renegotiated", "rekeyed", "same"]  # worst first: the lab's child_sa is its worst client's
+
+
+def readdressed(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> dict[str, tuple[str, str]]:
+    """Clients now connected with another virtual IP than before: name -> (old, new)."""
+    moved = {}
+    for name, old in before.items():
+        new_vip = (after.get(name) or {}).get("virtual_ip")
+        if new_vip and new_vip != old.get("virtual_ip"):
+            moved[name] = (old.get("virtual_ip"), new_vip)
+    return moved
+
+
+def installed(sa: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(c["spi_in"], c["spi_out"]) for c in sa.get("child_sas", []) if c.get("state") == "INSTALLED"}
+
+
+def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
+          probes: dict[str, ProbeResult], client_logs: dict[str, dict[str, int]], expect_move: bool) -> None:
+    """Fill the verdict from what each client held before/after, its probe and its log (pure)."""
+    reasons = verdict.reasons
+    stateful = verdict.stateful
+    preserved, child_states = True, []
+    for name, old in before.items():
+        new = after.get(name) or {}
+        old_sa, new_sa = old.get("ike_sa") or {}, new.get("ike_sa") or {}
+        same_ike = bool(new_sa) and all(old_sa.get(k) == new_sa.get(k)
+                                        for k in ("uniqueid", "initiator_spi", "responder_spi"))
+        same_ike = same_ike and client_logs.get(name, {}).get("new_ike_sa", 0) == 0
+        preserved &= same_ike
+        old_spis, new_spis = installed(old_sa), installed(new_sa)
+        child = "lost" if not new_spis else "renegotiated" if not same_ike else \
+            "same" if new_spis & old_spis else "rekeyed"
+        child_states.append(child)
+        if stateful and not same_ike:
+            reasons.append(f"{name}: IKE SA not preserved (" + (
+                "no IKE SA any more" if not new_sa else "the client negotiated a new IKE SA") + ")")
+        if stateful and new.get("virtual_ip") != old.get("virtual_ip"):  # stateless: no lease sync, by design
+            reasons.append(f"{name}: virtual IP {old.get('virtual_ip')} -> {new.get('virtual_ip') or 'none'} "
+                           "(the pool lease did not survive)")
+        if stateful and child not in ("same", "rekeyed"):
+            reasons.append(f"{name}: CHILD_SA {child}")
+    verdict.ike_sa_preserved = preserved
+    verdict.child_sa = min(child_states, key=CHILD_ORDER.index) if child_states else "lost"
+    shared.record_probes(verdict, list(probes.values()))
+    verdict.probe = {name: p.to_dict() for name, p in probes.items()}
+    verdict.peer_log = {k: sum(log.get(k, 0) for log in client_logs.values())
+                        for k in {k for log in client_logs.values() for k in log}}
+    reasons += shared.takeover_reasons(verdict, expect_move, CONVERGENCE)
+    if not stateful:
+        for name, (old_vip, new_vip) in readdressed(before, after).items():
+            for direction in [d for d in verdict.outage_ms if d.endswith(f"->{name}")]:
+                verdict.notes.append(f"{name} re-negotiated with another virtual IP ({old_vip} -> {new_vip}, no "
+                                     f"lease sync when stateless): {direction} sent to the old address, its "
+                                     f"{verdict.outage_ms.pop(direction):.0f} ms silence is not an outage")
+    reasons += shared.outage_reasons(verdict)
+    if verdict.new_active and verdict.rri:
+        want = sorted({str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")})
+        reasons += shared.rri_reasons(verdict, want, RRI_MISSING)
+    if not stateful:
+        verdict.notes.append("stateless redundancy: no state sync, clients must re-negotiate (DPD)")
+    shared.conclude(verdict)
+
+
+class ClientsJudge:
+    """Every Easy VPN client connected before the fault, each with its own probe to the inside host."""
+
+    def __init__(self, lab: RunningLab) -> None:
+        target = client.inside_host(lab.topo)
+        if target is None:
+            raise LabctlError(f"lab {lab.name} has no host in the split-include networks to probe the clients from")
+        self.lab, self.target = lab, target
+        self.before: dict[str, dict[str, Any]] = {}
+        self.after: dict[str, dict[str, Any]] = {}
+        self.log_offsets: dict[str, int] = {}
+        self.logs: dict[str, dict[str, int]] = {}
+
+    def connected(self) -> dict[str, dict[str, Any]]:
+        return {r["name"]: r for r in client.reports(self.lab.topo, self.lab.handle) if r["state"] == "connected"}
+
+    def record_before(self, verdict: Verdict) -> None:
+        self.before = self.connected()
+        if not self.before:
+            raise LabctlError(f"lab {self.lab.name}: no Easy VPN client is connected: nothing to judge")
+        verdict.sa_before = list(self.before.values())
+        self.log_offsets = {name: charon.log_size(self.lab.node(name)) for name in self.before}
+
+    def rate_each(self, rate: float) -> float:
+        return max(1.0, rate / len(self.before))
+
+    def probes(self, rate: float, max_duration: float) -> dict[str, TrafficProbe]:
+        inside, address = self.target
+        return {name: TrafficProbe(self.lab, self.rate_each(rate), max_duration=max_duration, port=PORT + 1 + i,
+                                   endpoints=((inside, report["virtual_ip"]), (name, address)))
+                for i, (name, report) in enumerate(self.before.items())}
+
+    def describe(self, rate: float) -> str:
+        return (f"probe at {self.rate_each(rate):.0f} pps both ways between {self.target[0]} and each of "
+                f"{', '.join(self.before)}")
+
+    def not_flowing(self, idle: list[str]) -> str:
+        return f"no probe traffic to {', '.join(idle)} before the fault: the lab is not healthy"
+
+    def converged(self, probes: dict[str, TrafficProbe], since: float) -> bool:
+        """Traffic flows to and from every client. A client that re-negotiated and got another virtual IP
+        (stateless: no lease sync) can only be judged from its own stream: the inside host still sends to
+        the old address, on purpose, since the probe measures what a session that kept its address would see."""
+        if self.lab.topo.redundancy == "stateful":
+            return all(p.flowing(since=since) for p in probes.values())
+        now = self.connected()
+        moved = readdressed(self.before, now)
+        return all(name in now and probe.flowing(since=since, receivers=[self.target[0]] if name in moved else None)
+                   for name, probe in probes.items())
+
+    def record_after(self, verdict: Verdict) -> None:
+        self.after = {r["name"]: r for r in client.reports(self.lab.topo, self.lab.handle)}
+        verdict.sa_after = [self.after[name] for name in self.before if name in self.after]
+        self.logs = {name: count_log_events(charon.log_since(self.lab.node(name), offset))
+                     for name, offset in self.log_offsets.items()}
+
+    def judge(self, verdict: Verdict, results: dict[str, ProbeResult], expect_move: bool) -> None:
+        judge(verdict, self.before, self.after, results, self.logs, expect_move)
