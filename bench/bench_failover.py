@@ -15,9 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from labctl.controller.verdict import failover
-
-from labctl.lab import load, up
+from labctl.experiment.failover import failover
+from labctl.lab import load, open_lab, up
 from labctl.model.topology import parse_duration_ms
 from labctl.runtime.docker.client import get_client
 from labctl.runtime.docker.engine import DockerEngine
@@ -50,8 +49,8 @@ def main() -> int:
                     DockerEngine(client).down(lab)
                     up(args.topology, timeout=180, engine=DockerEngine(client),
                                    overrides={"redundancy": mode, "hello": hello, "hold": hold})
-                    verdict = failover(client, lab, fault, link="outside" if fault == "link-down" else None,
-                                       rate=args.rate, recover=False)
+                    verdict = failover(open_lab(DockerEngine(client).lab(lab)), fault,
+                                       link="outside" if fault == "link-down" else None, rate=args.rate, recover=False)
                     if args.json:
                         row = verdict.to_dict()
                         row.pop("probe")

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 from labctl.easyvpn import client_reports
-from labctl.matrix.events import sidecar_events
 
+from labctl.experiment.events import sidecar_events
 from labctl.lab import load, open_lab, up
 from labctl.nodes import gateway
 from labctl.runtime.docker.client import get_client

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import docker
 import pytest
-from labctl.controller.faults import wait_whole
-from labctl.controller.verdict import failover
 from netaddr import IPAddress, IPNetwork
 
+from labctl.experiment.failover import failover
+from labctl.experiment.faults import wait_whole
 from labctl.lab import lab_status, load, open_lab
 from labctl.model.topology import Topology
 from labctl.nodes import client as ezclient
@@ -74,7 +74,7 @@ def test_clients_connect_and_survive_node_kill(docker_client: docker.DockerClien
     status = lab_status(DockerLab(docker_client, lab))
     assert {c["name"]: c["virtual_ip"] for c in status["easyvpn_clients"]} == vips
 
-    verdict = failover(docker_client, lab, fault="node-kill", rate=300)
+    verdict = failover(open_lab(DockerLab(docker_client, lab)), fault="node-kill", rate=300)
     print(f"\nnode-kill {verdict.old_active}->{verdict.new_active}: outage {verdict.outage_ms} ms, "
           f"converged {verdict.converge_ms} ms")
     assert verdict.passed, verdict.reasons
@@ -135,7 +135,7 @@ def test_radius_xauth_and_accounting_from_the_shared_nas(docker_client: docker.D
     # A session that started on the other gateway before a preempt moved it has no accounting record on the
     # new Active (strongSwan's RADIUS accounting state is not synced): start alice's session afresh on the
     # gateway that is Active once the lab is whole, then its Start and its Stop both come from the shared NAS.
-    wait_whole(docker_client, topo)
+    wait_whole(open_lab(DockerLab(docker_client, failures_lab)))
     DockerNode(docker_client, failures_lab, "client1").exec(["swanctl", "--terminate", "--ike", "ezvpn"])
     reconnect("client1")
     starts, stops = records("Start", "alice"), records("Stop", "alice")
@@ -151,7 +151,7 @@ def test_leases_survive_failover_and_pool_exhaustion_is_reported(
     topo = load(FAILURES, check_host=False)
     held = {r["name"]: r["virtual_ip"] for r in all_reports(docker_client, topo) if r["state"] == "connected"}
     assert len(held) == 5, held
-    verdict = failover(docker_client, failures_lab, fault="node-kill", rate=200, recover=False)
+    verdict = failover(open_lab(DockerLab(docker_client, failures_lab)), fault="node-kill", rate=200, recover=False)
     assert verdict.passed, verdict.reasons
     # the new Active knows the leases it never handed out itself: client8 gets the one address left
     code, out = DockerNode(docker_client, failures_lab, "client8").exec(["swanctl", "--initiate", "--child", "ez"],

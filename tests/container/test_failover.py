@@ -14,10 +14,11 @@ from collections.abc import Iterator
 
 import docker
 import pytest
-from labctl.controller import faults
-from labctl.controller.probe import run_probe
-from labctl.controller.verdict import Verdict, failover, failover_and_back
 
+from labctl.experiment import faults
+from labctl.experiment.failover import failover, failover_and_back
+from labctl.experiment.probe import run_probe
+from labctl.experiment.verdict import Verdict
 from labctl.lab import load, open_lab, up
 from labctl.runtime.docker.engine import DockerEngine
 from labctl.runtime.docker.handle import DockerLab, DockerNode
@@ -69,8 +70,7 @@ def explain(verdict: Verdict) -> str:
 
 def test_probe_counts_every_packet_both_ways(labs: Labs, docker_client) -> None:
     lab = labs.get()
-    topo = open_lab(DockerLab(docker_client, lab)).topo
-    result = run_probe(docker_client, topo, rate=2000, duration=2.0)
+    result = run_probe(open_lab(DockerLab(docker_client, lab)), rate=2000, duration=2.0)
     assert len(result.directions) == 2
     for d in result.directions:
         assert d.sent >= 3000, d
@@ -79,7 +79,7 @@ def test_probe_counts_every_packet_both_ways(labs: Labs, docker_client) -> None:
 
 
 def test_node_kill_of_the_active_passes_with_the_ike_sa_preserved(labs: Labs, docker_client) -> None:
-    verdict = failover(docker_client, labs.get(), "node-kill")
+    verdict = failover(open_lab(DockerLab(docker_client, labs.get())), "node-kill")
     assert verdict.passed, explain(verdict)
     assert verdict.ike_sa_preserved is True
     assert verdict.child_sa in ("same", "rekeyed")
@@ -89,18 +89,17 @@ def test_node_kill_of_the_active_passes_with_the_ike_sa_preserved(labs: Labs, do
 
 
 def test_outside_link_down_passes(labs: Labs, docker_client) -> None:
-    verdict = failover(docker_client, labs.get(), "link-down", link="outside")
+    verdict = failover(open_lab(DockerLab(docker_client, labs.get())), "link-down", link="outside")
     assert verdict.passed, explain(verdict)
     assert verdict.ike_sa_preserved is True
     assert verdict.new_active != verdict.old_active
-    topo = open_lab(DockerLab(docker_client, labs.name)).topo
-    assert faults.list_faults(docker_client, topo) == []  # recovered: the link is up again
+    assert faults.list_faults(open_lab(DockerLab(docker_client, labs.name))) == []  # recovered: the link is up again
 
 
 def test_recovery_with_preempt_is_judged_and_keeps_the_ike_sa(labs: Labs, docker_client) -> None:
     """Kill the Active, then start it again: it waits for STANDBY HOT, preempts, and the peer keeps the
     same IKE SA through both moves (the way back is measured under traffic like the failover)."""
-    verdict = failover_and_back(docker_client, labs.get(), "node-kill", rate=500)
+    verdict = failover_and_back(open_lab(DockerLab(docker_client, labs.get())), "node-kill", rate=500)
     assert verdict.passed, explain(verdict)
     back = verdict.recovery
     assert back is not None and back["verdict"] == "pass", back["reasons"]
@@ -111,7 +110,7 @@ def test_recovery_with_preempt_is_judged_and_keeps_the_ike_sa(labs: Labs, docker
 
 
 def test_loss_on_the_outside_link_moves_nothing_and_keeps_the_sessions(labs: Labs, docker_client) -> None:
-    verdict = failover(docker_client, labs.get(), "loss", link="outside", percent=10, rate=500)
+    verdict = failover(open_lab(DockerLab(docker_client, labs.get())), "loss", link="outside", percent=10, rate=500)
     assert verdict.passed, explain(verdict)
     assert verdict.ike_sa_preserved is True and verdict.new_active == verdict.old_active
     assert verdict.lost_packets > 0  # the loss was real: nftables numgen (or netem) dropped probe packets
@@ -130,24 +129,25 @@ def test_faults_are_listed_from_live_state_and_undone(labs: Labs, docker_client)
     """Last on the correct lab: 30 % loss on the sync link can cost the standby an IKE message-ID update
     (the ha plugin does not retransmit), which a later takeover would pay for."""
     lab = labs.get()
-    topo = open_lab(DockerLab(docker_client, lab)).topo
-    active = open_lab(DockerLab(docker_client, topo.name)).active_gateway()
+    running = open_lab(DockerLab(docker_client, lab))
+    topo = running.topo
+    active = running.active_gateway()
     standby = next(n for n in topo.ha.nodes if n != active)
-    faults.inject(docker_client, topo, "loss", standby, "sync", 30)
-    faults.inject(docker_client, topo, "sync-partition", standby)
-    faults.inject(docker_client, topo, "node-stop", "remote1")
-    found = {(f.fault, f.node, f.link, f.percent) for f in faults.list_faults(docker_client, topo)}
+    faults.inject(running, "loss", standby, "sync", 30)
+    faults.inject(running, "sync-partition", standby)
+    faults.inject(running, "node-stop", "remote1")
+    found = {(f.fault, f.node, f.link, f.percent) for f in faults.list_faults(running)}
     assert found == {("loss", standby, "sync", 30), ("sync-partition", standby, None, None),
                      ("node-stop", "remote1", None, None)}
     cli = subprocess.run([*CLI, "fail", lab, "loss", "--undo", "--node", standby,
                           "--link", "sync", "--json"], capture_output=True, text=True, timeout=120)
     assert cli.returncode == 0, cli.stderr
-    faults.undo(docker_client, topo, "sync-partition")
-    faults.undo(docker_client, topo, "node-stop")
-    assert faults.list_faults(docker_client, topo) == []
+    faults.undo(running, "sync-partition")
+    faults.undo(running, "node-stop")
+    assert faults.list_faults(running) == []
     code, out = DockerNode(docker_client, lab, standby).exec(["nft", "list", "tables"])
     assert faults.NFT_TABLE not in out
-    faults.wait_whole(docker_client, topo)
+    faults.wait_whole(running)
 
 
 # ---------------------------------------------------------------- known-bad variants must fail
@@ -159,7 +159,7 @@ def test_faults_are_listed_from_live_state_and_undone(labs: Labs, docker_client)
     ("no-rri", "RRI: new active"),
 ])
 def test_each_sabotage_fails_with_its_reason(labs: Labs, docker_client, sabotage: str, reason: str) -> None:
-    verdict = failover(docker_client, labs.get((sabotage,)), "node-kill")
+    verdict = failover(open_lab(DockerLab(docker_client, labs.get((sabotage,)))), "node-kill")
     assert verdict.verdict == "fail", explain(verdict)
     assert any(reason in r for r in verdict.reasons), explain(verdict)
     assert verdict.sabotage == [sabotage]
@@ -169,7 +169,7 @@ def test_each_sabotage_fails_with_its_reason(labs: Labs, docker_client, sabotage
 
 
 def test_stateless_reports_the_renegotiation(labs: Labs, docker_client) -> None:
-    verdict = failover(docker_client, labs.get(redundancy="stateless"), "node-kill")
+    verdict = failover(open_lab(DockerLab(docker_client, labs.get(redundancy="stateless"))), "node-kill")
     assert verdict.mode == "stateless"
     assert verdict.ike_sa_preserved is False
     assert verdict.child_sa == "renegotiated", explain(verdict)

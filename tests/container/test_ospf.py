@@ -12,8 +12,9 @@ from pathlib import Path
 
 import docker
 import pytest
-from labctl.controller.verdict import Verdict, failover
 
+from labctl.experiment.failover import failover
+from labctl.experiment.verdict import Verdict
 from labctl.lab import open_lab
 from labctl.runtime.docker.handle import DockerLab, DockerNode
 
@@ -77,7 +78,8 @@ def run_failover_watching_the_route(client: docker.DockerClient, lab: str) -> tu
     watcher = RouteWatcher(client, lab)
     watcher.start()
     try:
-        verdict = failover(client, lab, "node-kill")  # recovers afterwards: gw1 restarts and preempts back
+        # recovers afterwards: gw1 restarts and preempts back
+        verdict = failover(open_lab(DockerLab(client, lab)), "node-kill")
         wait_for("r-inside back via gw1", lambda: inside_route(client, lab) == ("N E2", (VIA["gw1"],)))
     finally:
         watcher.stop()

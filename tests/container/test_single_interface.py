@@ -8,8 +8,8 @@ from pathlib import Path
 
 import docker
 import pytest
-from labctl.controller.verdict import failover
 
+from labctl.experiment.failover import failover
 from labctl.lab import open_lab
 from labctl.nodes import charon
 from labctl.runtime.docker.handle import DockerLab, DockerNode
@@ -54,7 +54,7 @@ def test_comes_up_with_one_interface_and_the_tunnel_carries_the_traffic(docker_c
 
 
 def test_node_kill_of_the_active_keeps_the_ike_sa(docker_client, lab: str) -> None:
-    verdict = failover(docker_client, lab, "node-kill")
+    verdict = failover(open_lab(DockerLab(docker_client, lab)), "node-kill")
     print(f"single-interface stateful node-kill: outage {verdict.outage_ms} converge {verdict.converge_ms} ms")
     assert verdict.passed, f"{verdict.reasons} outage={verdict.outage_ms}"
     assert verdict.ike_sa_preserved and verdict.child_sa in ("same", "rekeyed")
