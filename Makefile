@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 LABCTL := $(VENV)/bin/labctl
 TOPOLOGY ?= topologies/dual-interface.yaml
 
-.PHONY: host-deps setup images up down status test unit docker-test lint bench clean matrix matrix-quick compose
+.PHONY: host-deps setup images up down status test unit docker-test lint bench clean matrix matrix-quick compose demo demo-env
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -57,6 +57,13 @@ matrix-quick: images
 
 matrix: images
 	$(LABCTL) matrix matrices/default.yaml --jobs 3 --out reports/matrix-default
+
+# the compose demo's secrets (PSK, SSO key): random, in .env (not committed); then `docker-compose up -d`
+demo-env:
+	scripts/demo-env.sh
+
+demo: images demo-env
+	docker-compose up -d
 
 # regenerate the top-level demo compose file after changing the default topology or the templates
 compose: setup

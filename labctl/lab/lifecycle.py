@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from labctl.model.loader import load_topology
 from labctl.model.sabotage import SABOTAGES
 from labctl.model.shipped import find_topology, is_topology_ref
 from labctl.render import render_lab
+from labctl.runtime import labels
 from labctl.runtime.docker.engine import DockerEngine
 from labctl.runtime.spec import BRIDGE_PREFIX
 
@@ -78,8 +80,11 @@ def up(
     engine = engine or connect()
     engine.ensure_images(lambda kind, msg: progress(f"image {kind}: {msg}"))
     topology_file = str(find_topology(path).resolve())
-    configs = render_lab(topo, topology_file, sabotage, libipsec=not kernel_has_esp())
-    engine.up(topo, configs, topology_file, sabotage, progress, overrides)
+    key = None
+    if topo.ha.sync_key == "auto":  # per lab, never a shared default; a node re-created later gets the same
+        key = engine.lab(topo.name).labels().get(labels.SSO_KEY) or secrets.token_hex(16)
+    configs = render_lab(topo, topology_file, sabotage, libipsec=not kernel_has_esp(), sso_key=key)
+    engine.up(topo, configs, topology_file, sabotage, progress, overrides, {labels.SSO_KEY: key} if key else None)
     result = UpResult(topo.name, 0.0)
     result.stages["containers"] = time.monotonic() - started
     wait_ready(RunningLab(topo, sabotage, engine.lab(topo.name)), started + timeout, progress, result.stages,

@@ -263,7 +263,8 @@ class HaOspf(Strict):
 class HaPair(Strict):
     group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
     sync_network: Name
-    sync_key: Secret = Field(min_length=8)
+    # `auto`: a random key per lab, made by `up` (a shared default key would be public to everyone)
+    sync_key: Literal["auto"] | Annotated[Secret, Field(min_length=8)]
     hsrp: HsrpTimers
     interfaces: list[HsrpInterface] = Field(min_length=1)
     nodes: dict[Name, HaNode] = Field(min_length=2, max_length=2)

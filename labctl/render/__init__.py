@@ -32,9 +32,11 @@ def _environment() -> jinja2.Environment:
 
 
 def render_lab(
-    topo: Topology, topology_file: str = "", sabotage: tuple[str, ...] = (), libipsec: bool = True
+    topo: Topology, topology_file: str = "", sabotage: tuple[str, ...] = (), libipsec: bool = True,
+    sso_key: str | None = None,
 ) -> dict[str, NodeConfig]:
-    """Render every node of the lab; `libipsec` selects userspace ESP (kernel without ESP)."""
+    """Render every node of the lab; `libipsec` selects userspace ESP (kernel without ESP); `sso_key` is the
+    lab's random SSO key when `up` made one (topology `sync_key: auto`)."""
     env = _environment()
     common = {"lab": topo.name, "topology_file": topology_file, "crypto": topo.crypto, "sabotage": sabotage}
     crypto_if = topo.crypto_interface
@@ -79,7 +81,7 @@ def render_lab(
                     ctx | {"vip": vip, "peer_address": peer_address, "site": bool(topo.peers) or not topo.easyvpn,
                            "ha_pools": stateful, "split_include": _split_include(topo)}
                 ),
-                "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage).to_json(),
+                "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage, sso_key).to_json(),
                 "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(ctx),
             },
             ["/bin/sh", "/etc/labctl/init.sh"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from netaddr import IPNetwork
 
 from labctl.model.sabotage import switches
@@ -16,9 +18,22 @@ from labctl.sidecar.config import (
 )
 
 
+def rendered_sso_key(topo: Topology) -> str:
+    """The key `labctl render` writes when the topology says `auto` (`up` makes a random one instead):
+    stable per lab so rendered files can be compared, and never used by a running lab."""
+    return "render-" + hashlib.sha256(f"labctl-render:{topo.name}".encode()).hexdigest()[:24]
+
+
+def sso_key(topo: Topology, chosen: str | None = None) -> str:
+    if chosen:
+        return chosen
+    return rendered_sso_key(topo) if topo.ha.sync_key == "auto" else topo.ha.sync_key
+
+
 def sidecar_config(topo: Topology, node: str, topology_file: str = "",
-                   sabotage: tuple[str, ...] = ()) -> SidecarConfig:
-    """One gateway's HSRP groups, SSO channel, redundancy switches and RRI routes."""
+                   sabotage: tuple[str, ...] = (), key: str | None = None) -> SidecarConfig:
+    """One gateway's HSRP groups, SSO channel, redundancy switches and RRI routes; `key` is the lab's SSO
+    key when `up` made one."""
     ha = topo.ha
     spec = ha.nodes[node]
     other = next(n for name, n in ha.nodes.items() if name != node)
@@ -40,7 +55,7 @@ def sidecar_config(topo: Topology, node: str, topology_file: str = "",
                               track=dict(i.track), crypto=i is crypto_if)
                 for i in ha.interfaces],
         sso=SsoSettings(local_ip=str(spec.addresses[ha.sync_network]),
-                        peer_ip=str(other.addresses[ha.sync_network]), key=ha.sync_key),
+                        peer_ip=str(other.addresses[ha.sync_network]), key=sso_key(topo, key)),
         ha_plugin=on.state_sync,
         sequence_continuity=on.sequence_continuity,
         replay_interval=ReplayInterval(inbound=ha.replay_interval.inbound, outbound=ha.replay_interval.outbound),

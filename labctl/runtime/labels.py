@@ -11,6 +11,8 @@ OVERRIDES = f"{PREFIX}.overrides"  # JSON of `up` overrides (redundancy mode, HS
 # the effective topology (file + defaults + overrides, as JSON) the lab was started with: later verbs judge
 # the lab by it, never by the file on disk, which may have been edited or moved since
 EFFECTIVE_TOPOLOGY = f"{PREFIX}.effective-topology"
+# the lab's random SSO key (`sync_key: auto`): a node re-created by a later `up` must get the same one
+SSO_KEY = f"{PREFIX}.sso-key"
 IMAGE_HASH = f"{PREFIX}.image-hash"  # content hash of an image's inputs (images)
 IMAGE_KIND = f"{PREFIX}.image"  # node | host | base (images)
 

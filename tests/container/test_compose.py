@@ -4,6 +4,7 @@ the lab (own name and subnets) so it can run next to a `dual` lab someone else h
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import time
@@ -44,8 +45,10 @@ def compose_cmd() -> list[str]:
 
 def demo(docker_client: docker.DockerClient, compose_file: Path, lab: str, remote: str) -> None:
     cmd = [*compose_cmd(), "-p", f"labctl-test-{lab}", "-f", str(compose_file)]
+    secrets = {"LABCTL_PSK": "test-psk-0123456789", "LABCTL_SSO_KEY": "test-sso-key-0123456789"}
     try:
-        subprocess.run([*cmd, "up", "-d"], check=True, capture_output=True, text=True, timeout=180)
+        subprocess.run([*cmd, "up", "-d"], check=True, capture_output=True, text=True, timeout=180,
+                       env={**os.environ, **secrets})
         deadline = time.monotonic() + 60
         while DockerNode(docker_client, lab, "inside1").exec(["ping", "-c1", "-W1", remote])[0] != 0:
             assert time.monotonic() < deadline, "no ping inside1 -> remote1 through the tunnel within 60 s"
@@ -55,7 +58,8 @@ def demo(docker_client: docker.DockerClient, compose_file: Path, lab: str, remot
         if firewall.available():
             assert len(firewall.lab_rules(lab)) == 4
     finally:
-        down = subprocess.run([*cmd, "down", "-t", "5"], capture_output=True, text=True, timeout=120)
+        down = subprocess.run([*cmd, "down", "-t", "5"], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, **secrets})
     assert down.returncode == 0, down.stderr
     assert DockerLab(docker_client, lab).containers() == []
     assert docker_client.networks.list(filters={"label": f"labctl.lab={lab}"}) == []

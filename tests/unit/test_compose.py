@@ -3,13 +3,14 @@ docker-compose.yml in sync with the dual-interface topology and templates."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
 
-from labctl.runtime import labels
-from labctl.render.compose import render_compose
 from labctl.model.loader import load_topology
+from labctl.render.compose import render_compose
+from labctl.runtime import labels
 from labctl.runtime.spec import bridge_name, container_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -60,8 +61,10 @@ def test_services_match_up_and_carry_their_files() -> None:
 def test_dollars_are_escaped_for_compose_interpolation() -> None:
     text = render_compose(load_topology(ROOT / TOPOLOGY), TOPOLOGY)
     body = text.split("\nversion:", 1)[1]
-    # every `$` is doubled: compose turns `$$` into a literal `$` and must not see a variable
-    assert "$" in body and body.replace("$$", "").count("$") == 0
+    # every `$` is doubled (compose turns `$$` into a literal `$`) except the secrets compose must fill in
+    variables = re.findall(r"(?<!\$)\$\{([A-Z_]+):\?", body.replace("$$", ""))
+    assert "$" in body and set(variables) == {"LABCTL_PSK", "LABCTL_SSO_KEY"}
+    assert body.replace("$$", "").count("$") == len(variables)
 
 
 def test_firewall_service_allows_only_the_lab_bridges_and_cleans_up() -> None:
@@ -73,3 +76,13 @@ def test_firewall_service_allows_only_the_lab_bridges_and_cleans_up() -> None:
     assert '-i "$$br" -o "$$br" -m comment --comment labctl.lab=dual -j ACCEPT' in script
     assert "trap cleanup TERM INT" in script and "-D DOCKER-USER" in script
     assert firewall["labels"][labels.LAB] == "dual"
+
+
+def test_the_committed_compose_file_carries_no_secret() -> None:
+    """The PSK and the SSO key come from the environment (.env), so a shared compose file leaks neither."""
+    topo = load_topology(ROOT / TOPOLOGY)
+    text = (ROOT / "docker-compose.yml").read_text()
+    assert topo.crypto.psk and topo.crypto.psk not in text
+    assert 'secret = "${LABCTL_PSK:?' in text
+    sidecar = [line for line in text.splitlines() if '"key":' in line]
+    assert sidecar and all("${LABCTL_SSO_KEY:?" in line for line in sidecar)

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from docker.errors import APIError, ImageNotFound
 
-from labctl.runtime import labels
 from labctl.errors import LabctlError
+from labctl.runtime import labels
 from labctl.runtime.docker import images
 
 SIDECAR = ["labctl/sidecar/__init__.py", "labctl/sidecar/hsrp/__init__.py", "labctl/sidecar/hsrp/fsm.py"]
@@ -58,7 +58,8 @@ def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_
 @pytest.mark.parametrize(
     "change",
     [
-        lambda r: (r / "labctl/images/node/Dockerfile").write_text((r / "labctl/images/node/Dockerfile").read_text() + "\n# x\n"),
+        lambda r: (r / images.IMAGES_DIR / "node/Dockerfile").write_text(
+            (r / images.IMAGES_DIR / "node/Dockerfile").read_text() + "\n# x\n"),
         lambda r: (r / "labctl/images/node/packages.txt").write_text("strongswan-charon\n"),
         lambda r: (r / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n"),
         lambda r: (r / "labctl/sidecar/new.py").write_text(""),

@@ -29,8 +29,9 @@ class DockerEngine:
         return DockerLab(self.client, name)
 
     def up(self, topo: Topology, configs: dict[str, NodeConfig], topology_file: str, sabotage: tuple[str, ...],
-           progress: Callable[[str], None], overrides: dict[str, object]) -> None:
-        lab_objects.up(self.client, topo, configs, topology_file, sabotage, progress, overrides)
+           progress: Callable[[str], None], overrides: dict[str, object],
+           extra_labels: dict[str, str] | None = None) -> None:
+        lab_objects.up(self.client, topo, configs, topology_file, sabotage, progress, overrides, extra_labels)
 
     def down(self, name: str, progress: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
         return lab_objects.down(self.client, name, progress)

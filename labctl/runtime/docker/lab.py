@@ -86,6 +86,7 @@ def create_node(
     topology_file: str,
     sabotage: tuple[str, ...] = (),
     overrides: dict[str, object] | None = None,
+    extra_labels: dict[str, str] | None = None,
 ) -> Container:
     """Create, configure and start one node; an existing running node of the same lab is kept."""
     name = container_name(topo.name, config.name)
@@ -114,6 +115,7 @@ def create_node(
             labels.SABOTAGE: ",".join(sabotage),
             labels.OVERRIDES: json.dumps(overrides or {}, sort_keys=True),
             labels.EFFECTIVE_TOPOLOGY: topo.model_dump_json(),
+            **(extra_labels or {}),
         },
         networking_config=client.api.create_networking_config({networks[first[0]].name: endpoint}),
         host_config=client.api.create_host_config(
@@ -140,6 +142,7 @@ def up(
     sabotage: tuple[str, ...] = (),
     progress: Progress = lambda _msg: None,
     overrides: dict[str, object] | None = None,
+    extra_labels: dict[str, str] | None = None,
 ) -> None:
     """Networks, firewall rules, then all containers in parallel (idempotent)."""
     networks = {name: ensure_network(client, topo, name) for name in topo.networks}
@@ -149,7 +152,8 @@ def up(
             firewall.allow_bridge(topo.name, bridge_name(topo.name, name))
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {
-            node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage, overrides)
+            node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage, overrides,
+                              extra_labels)
             for node, config in configs.items()
         }
         for node, future in futures.items():
