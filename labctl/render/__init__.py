@@ -14,7 +14,7 @@ from netaddr import IPNetwork
 from labctl.model.sabotage import SABOTAGES, switches
 from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
-from labctl.runtime.spec import NodeConfig
+from labctl.runtime.spec import NodeConfig, file_mode
 
 __all__ = ["SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
 
@@ -215,5 +215,6 @@ def write_rendered(nodes: dict[str, NodeConfig], out_dir: Path) -> list[Path]:
             target = out_dir / node.name / container_path.lstrip("/")
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text)
+            target.chmod(file_mode(container_path))  # secrets 0600, as inside the container
             written.append(target)
     return written

@@ -31,6 +31,7 @@ from labctl.runtime.spec import (
     SYSCTLS,
     bridge_name,
     container_name,
+    file_mode,
     network_name,
 )
 from labctl.runtime.spec import (
@@ -55,7 +56,7 @@ def _write_files_script(files: dict[str, str], command: list[str]) -> str:
         if HEREDOC in text:
             raise ValueError(f"{path} contains the here-document marker {HEREDOC}")
         directory = path.rsplit("/", 1)[0] or "/"
-        mode = "755" if path.endswith(".sh") else "644"
+        mode = f"{file_mode(path):o}"
         lines += [f"mkdir -p {directory}", f"cat > {path} <<'{HEREDOC}'", text.rstrip("\n"), HEREDOC,
                   f"chmod {mode} {path}"]
     lines.append("exec " + " ".join(command))

@@ -37,6 +37,17 @@ class NodeConfig:
     capabilities: list[str] = field(default_factory=list)  # beyond NET_ADMIN/NET_RAW (FRR needs SYS_ADMIN)
 
 
+# files that hold a PSK, a password or the SSO key are readable by their owner only (the daemons run as root;
+# FreeRADIUS's init script hands its two to the freerad group)
+SECRET_FILES = ("swanctl.conf", "strongswan.conf", "sidecar.json", "clients.conf", "authorize")
+
+
+def file_mode(path: str) -> int:
+    if path.endswith(".sh"):
+        return 0o755
+    return 0o600 if path.rsplit("/", 1)[-1] in SECRET_FILES else 0o644
+
+
 def container_name(lab: str, node: str) -> str:
     return f"labctl-{lab}-{node}"
 

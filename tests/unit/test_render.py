@@ -53,3 +53,11 @@ def test_peer_and_hosts(tmp_path: Path) -> None:
     assert "ip route replace default via 10.1.0.1" in nodes["inside1"].files["/etc/labctl/init.sh"]
     written = write_rendered(nodes, tmp_path)
     assert (tmp_path / "gw1" / "etc" / "strongswan.conf") in written
+
+
+def test_rendered_secrets_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    written = write_rendered(render_lab(TOPO, "dual-interface.yaml"), tmp_path)
+    modes = {p.relative_to(tmp_path).as_posix(): p.stat().st_mode & 0o777 for p in written}
+    assert modes["gw1/etc/swanctl/swanctl.conf"] == modes["peer/etc/swanctl/swanctl.conf"] == 0o600
+    assert modes["gw1/etc/labctl/sidecar.json"] == 0o600
+    assert modes["gw1/etc/labctl/init.sh"] == 0o755

@@ -30,6 +30,7 @@ from labctl.runtime.spec import (
     NodeConfig,
     bridge_name,
     container_name,
+    file_mode,
     network_name,
 )
 
@@ -41,7 +42,7 @@ def _tar(files: dict[str, str]) -> bytes:
         for path, text in files.items():
             data = text.encode()
             info = tarfile.TarInfo(path.lstrip("/"))
-            info.size, info.mode, info.mtime = len(data), 0o755 if path.endswith(".sh") else 0o644, time.time()
+            info.size, info.mode, info.mtime = len(data), file_mode(path), time.time()
             archive.addfile(info, io.BytesIO(data))
     return buffer.getvalue()
 
