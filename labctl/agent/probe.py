@@ -3,7 +3,8 @@
 One agent per end host: it sends to the other host and receives what the other host sends, so two
 agents measure both directions. Each datagram carries the run id, a sequence number and the sender's
 CLOCK_MONOTONIC send time (the clock is shared by every container of this kernel). Gaps are measured
-from receiver-side arrival times, never from ping.
+from receiver-side arrival times and from the holes in the sequence numbers (in send times), never from
+ping and never against the controller's clock.
 
     python3 -m labctl.agent.probe --run R --peer 10.2.0.10 --rate 1000 --duration 30 --out /run/labctl/probe-R.json
 
@@ -49,6 +50,17 @@ class DirectionStats:
     gap_from_seq: int | None = None
     gap_to_seq: int | None = None
     mean_latency_ms: float | None = None
+    # in the sender's send times (same CLOCK_MONOTONIC as the arrivals: one clock domain, the agents'):
+    # the longest run of sequence numbers never received, bounded by the packets received around it
+    hole_ms: float = 0.0  # send time of the first packet after the hole - of the last one before it
+    hole_from_seq: int | None = None  # last received before the hole
+    hole_to_seq: int | None = None  # first received after it
+    hole_start: float | None = None  # send time of hole_from_seq
+    missing_before_hole: int = 0  # holes below hole_from_seq (every hole when there is no interior one)
+    missing_after_hole: int = 0  # holes between hole_to_seq and max_seq
+    first_seq: int | None = None  # lowest sequence number received, and its send time
+    first_seq_sent: float | None = None
+    last_seq_sent: float | None = None  # send time of max_seq
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,7 +98,38 @@ def summarize(seqs: list[int] | array, arrivals: list[float] | array,
     stats.longest_gap_ms = round(stats.longest_gap_ms, 3)
     if latency_n:
         stats.mean_latency_ms = round(latency_sum / latency_n * 1000.0, 3)
+    if send_times is not None:
+        sequence_holes(stats, seqs, send_times)
     return stats
+
+
+def sequence_holes(stats: DirectionStats, seqs: list[int] | array, send_times: list[float] | array) -> None:
+    """The longest hole in the sequence numbers, measured in send times: packets sent before a fault that
+    arrive late cannot shorten it (an arrival gap can), and no receiver clock is involved."""
+    sent_at: dict[int, float] = {}
+    for seq, when in zip(seqs, send_times, strict=True):
+        sent_at.setdefault(seq, when)
+    if not sent_at:
+        return
+    order = sorted(sent_at)
+    stats.first_seq, stats.first_seq_sent = order[0], sent_at[order[0]]
+    stats.last_seq_sent = sent_at[order[-1]]
+    best: tuple[float, int, int] | None = None  # (ms, index before the hole, index after)
+    for index in range(1, len(order)):
+        before, after = order[index - 1], order[index]
+        if after > before + 1:
+            ms = (sent_at[after] - sent_at[before]) * 1000.0
+            if best is None or ms > best[0]:
+                best = (ms, index - 1, index)
+    if best is None:
+        stats.missing_before_hole = stats.missing
+        return
+    ms, low, high = best
+    stats.hole_ms = round(ms, 3)
+    stats.hole_from_seq, stats.hole_to_seq = order[low], order[high]
+    stats.hole_start = sent_at[order[low]]
+    stats.missing_before_hole = order[low] - low  # seqs 0..from-1, of which `low` were received
+    stats.missing_after_hole = (stats.max_seq - order[high]) - (len(order) - 1 - high)
 
 
 class Probe:

@@ -25,7 +25,7 @@ STOP_DELAY = 0.4  # seconds between asking both agents to stop and their common 
 
 @dataclass
 class DirectionResult:
-    """One direction of the probe: what was sent, what arrived, the longest silence."""
+    """One direction of the probe: what was sent, what arrived, the longest silence, where the loss fell."""
 
     name: str  # e.g. "inside1->remote1"
     sent: int
@@ -33,39 +33,106 @@ class DirectionResult:
     lost: int
     duplicated: int
     reordered: int
-    longest_gap_ms: float
-    gap_start: float | None  # wall-clock time the gap started (last arrival before it)
+    longest_gap_ms: float  # the outage: the longer of seq_gap_ms and arrival_gap_ms
+    gap_start: float | None  # wall-clock time the gap started (last packet through before it)
     gap_start_mono: float | None
     send_errors: int = 0
     mean_latency_ms: float | None = None
+    seq_gap_ms: float | None = None  # sequence numbers sent and never received, in send times (None: old agent)
+    arrival_gap_ms: float | None = None  # the receiver's longest silence between arrivals
+    lost_before: int = 0  # lost before the outage window (a lossy lab before the fault)
+    lost_in_outage: int = 0  # lost inside the outage window
+    lost_after: int = 0  # lost after it: a steady loss once traffic flows again
+    sent_after: int = 0  # sent after the outage window (the base of the post-outage loss rate)
+
+    @property
+    def after_loss_percent(self) -> float:
+        return 100.0 * self.lost_after / self.sent_after if self.sent_after else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def direction(name: str, sender: dict[str, Any], receiver: dict[str, Any]) -> DirectionResult:
-    """Join the sender's report and the receiver's statistics of that sender's stream.
+@dataclass(frozen=True)
+class SeqOutage:
+    """The longest run of sequence numbers sent and never received, bounded by the packets around it
+    (the sender's clock), and how the stream's loss falls before, inside and after it."""
 
-    A silence that lasts until the sender stopped (nothing arrived after the fault) counts as a gap from
-    the last arrival to the sender's last send, so an outage at the end of a run is not hidden.
-    """
-    got = receiver["received"]
+    ms: float
+    start: float | None  # sender monotonic send time where it starts
+    before: int
+    inside: int
+    after: int
+    sent_after: int
+
+
+def sequence_outage(sender: dict[str, Any], got: dict[str, Any]) -> SeqOutage | None:
+    """Pure: the outage from the sender's sequence numbers and send times (None for an agent that does not
+    report its holes). The head (nothing through since the start) and the tail (nothing through until the
+    sender stopped) count like a hole in the middle."""
+    if "first_seq" not in got:
+        return None
+    sent = int(sender["sent"])
+    first_send, last_send = sender.get("first_send"), sender.get("last_send")
+    if int(got["received"]) == 0:
+        ms = (last_send - first_send) * 1000.0 if first_send is not None and last_send is not None else 0.0
+        return SeqOutage(ms, first_send, 0, sent, 0, 0)
+    if got.get("first_seq") is None:
+        return None  # received, but without send times
+    max_seq, missing, first_seq = int(got["max_seq"]), int(got["missing"]), int(got["first_seq"])
+    tail = max(0, sent - 1 - max_seq)
+    candidates = [SeqOutage(0.0, None, missing, 0, tail, sent)] if not missing and not tail else []
+    if got.get("hole_to_seq") is not None:
+        low, high = int(got["hole_from_seq"]), int(got["hole_to_seq"])
+        candidates.append(SeqOutage(float(got["hole_ms"]), got.get("hole_start"), int(got["missing_before_hole"]),
+                                    high - low - 1, int(got["missing_after_hole"]) + tail, sent - 1 - high))
+    if first_seq > 0 and first_send is not None:
+        candidates.append(SeqOutage((float(got["first_seq_sent"]) - first_send) * 1000.0, first_send, 0, first_seq,
+                                    missing - first_seq + tail, sent - first_seq))
+    if tail and last_send is not None:
+        candidates.append(SeqOutage((last_send - float(got["last_seq_sent"])) * 1000.0, got.get("last_seq_sent"),
+                                    missing, tail, 0, 0))
+    return max(candidates, key=lambda c: c.ms)
+
+
+def arrival_gap(sender: dict[str, Any], got: dict[str, Any]) -> tuple[float, float | None]:
+    """(ms, start in the receiver's clock) of the longest silence between arrivals. A silence that lasts
+    until the sender stopped counts from the last arrival to the sender's last send, so an outage at the
+    end of a run is not hidden."""
     gap_ms, gap_start = float(got["longest_gap_ms"]), got.get("gap_start")
     last_arrival, last_send = got.get("last_arrival"), sender.get("last_send")
     first_send = sender.get("first_send")
     if last_arrival is None and last_send is not None and first_send is not None:
-        gap_ms, gap_start = (last_send - first_send) * 1000.0, first_send  # nothing arrived at all
-    elif last_arrival is not None and last_send is not None and got["max_seq"] + 1 < sender["sent"]:
+        return (last_send - first_send) * 1000.0, first_send  # nothing arrived at all
+    if last_arrival is not None and last_send is not None and got["max_seq"] + 1 < sender["sent"]:
         tail_ms = (last_send - last_arrival) * 1000.0
         if tail_ms > gap_ms:
-            gap_ms, gap_start = tail_ms, last_arrival
-    offset = float(receiver.get("wall_offset") or 0.0)
+            return tail_ms, last_arrival
+    return gap_ms, gap_start
+
+
+def direction(name: str, sender: dict[str, Any], receiver: dict[str, Any]) -> DirectionResult:
+    """Join the sender's report and the receiver's statistics of that sender's stream (pure).
+
+    The outage is the longer of two silences measured in the agents' clock (one CLOCK_MONOTONIC, the
+    kernel's): the sequence numbers sent and never received (in send times, so packets sent before the
+    fault that arrive late cannot shorten it) and the receiver's silence between arrivals (so packets
+    delayed rather than lost still count)."""
+    got = receiver["received"]
+    arrival_ms, arrival_start = arrival_gap(sender, got)
+    seq = sequence_outage(sender, got)
     received = int(got["received"])
+    lost = max(0, int(sender["sent"]) - received)
+    if seq is not None and seq.ms > arrival_ms:
+        gap_ms, gap_start, offset = seq.ms, seq.start, float(sender.get("wall_offset") or 0.0)
+    else:
+        gap_ms, gap_start, offset = arrival_ms, arrival_start, float(receiver.get("wall_offset") or 0.0)
+    split = seq or SeqOutage(0.0, None, 0, lost, 0, 0)  # an older agent: no split, loss not judged
     return DirectionResult(
         name=name,
         sent=int(sender["sent"]),
         received=received,
-        lost=max(0, int(sender["sent"]) - received),
+        lost=lost,
         duplicated=int(got["duplicated"]),
         reordered=int(got["reordered"]),
         longest_gap_ms=round(gap_ms, 1),
@@ -73,6 +140,12 @@ def direction(name: str, sender: dict[str, Any], receiver: dict[str, Any]) -> Di
         gap_start_mono=gap_start,
         send_errors=int(sender.get("send_errors", 0)),
         mean_latency_ms=got.get("mean_latency_ms"),
+        seq_gap_ms=round(seq.ms, 1) if seq is not None else None,
+        arrival_gap_ms=round(arrival_ms, 1),
+        lost_before=split.before,
+        lost_in_outage=split.inside,
+        lost_after=split.after,
+        sent_after=split.sent_after,
     )
 
 

@@ -630,3 +630,100 @@ def test_note_no_takeover_only_for_a_crash_the_node_recovered_from() -> None:
     failover.note_no_takeover(v, crash)  # type: ignore[arg-type]
     failover.note_no_takeover(make(new_active="gw1"), FakeFault())  # type: ignore[arg-type]
     assert v.notes == []
+
+
+# ---------------------------------------------------------------- outage from sequence numbers (agents' clock)
+
+
+def stream(n: int, lost: set[int], arrive: dict[int, float] | None = None, rate: float = 1000.0,
+           start: float = 100.0, latency: float = 0.001) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(sender report, receiver report) of one direction: seq i is sent at start + i/rate and arrives
+    `latency` later unless lost or given another arrival time."""
+    from labctl.agent.probe import summarize
+
+    arrive = arrive or {}
+    got = sorted((arrive.get(i, start + i / rate + latency), i) for i in range(n) if i not in lost)
+    seqs, arrivals = [i for _, i in got], [t for t, _ in got]
+    sender = {"sent": n, "first_send": start, "last_send": start + (n - 1) / rate, "send_errors": 0,
+              "wall_offset": 5000.0}
+    receiver = {"wall_offset": 5000.0,
+                "received": summarize(seqs, arrivals, [start + i / rate for i in seqs]).to_dict()}
+    return sender, receiver
+
+
+def test_late_arrivals_of_packets_sent_before_the_fault_cannot_shorten_the_outage() -> None:
+    # 400..899 lost; 300..399 were queued and arrive only at 100.65: they split the arrival silence (350 + 251)
+    sender, receiver = stream(1000, set(range(400, 900)), {i: 100.65 for i in range(300, 400)})
+    result = direction_of(sender, receiver)
+    assert result.arrival_gap_ms == pytest.approx(350.0, abs=0.5)
+    assert result.seq_gap_ms == pytest.approx(501.0, abs=0.01) and result.longest_gap_ms == result.seq_gap_ms
+    assert result.gap_start == pytest.approx(100.399 + 5000.0)
+    assert (result.lost_before, result.lost_in_outage, result.lost_after, result.sent_after) == (0, 500, 0, 99)
+
+
+def direction_of(sender: dict[str, Any], receiver: dict[str, Any]) -> DirectionResult:
+    from labctl.experiment.probe import direction
+
+    return direction("a->b", sender, receiver)
+
+
+def test_a_silence_until_the_sender_stopped_is_the_outage() -> None:
+    result = direction_of(*stream(1000, set(range(100, 1000))))
+    assert result.seq_gap_ms == pytest.approx(900.0, abs=0.01)
+    assert (result.lost_in_outage, result.lost_after, result.sent_after) == (900, 0, 0)
+
+
+def test_a_silence_from_the_start_is_the_outage() -> None:
+    result = direction_of(*stream(1000, set(range(0, 300)) | {500}))
+    assert result.seq_gap_ms == pytest.approx(300.0, abs=0.01)
+    assert (result.lost_before, result.lost_in_outage, result.lost_after, result.sent_after) == (0, 300, 1, 700)
+
+
+def test_nothing_received_is_one_outage_over_the_whole_run() -> None:
+    result = direction_of(*stream(500, set(range(500))))
+    assert result.seq_gap_ms == pytest.approx(499.0) and result.lost_in_outage == 500 and result.sent_after == 0
+
+
+def test_a_steady_loss_after_the_outage_is_counted_after_it() -> None:
+    lost = set(range(400, 900)) | {i for i in range(900, 2000) if i % 10 == 5} | {3, 7}
+    result = direction_of(*stream(2000, lost))
+    assert (result.lost_before, result.lost_in_outage, result.lost_after, result.sent_after) == (2, 500, 110, 1099)
+    assert result.after_loss_percent == pytest.approx(10.01, abs=0.01)
+
+
+def test_delayed_packets_still_count_as_an_outage_by_their_arrival_silence() -> None:
+    sender, receiver = stream(1000, set(), {i: 100.801 + i / 1000 for i in range(400, 1000)})  # 800 ms queue
+    result = direction_of(sender, receiver)
+    assert result.seq_gap_ms == 0.0 and result.lost == 0
+    assert result.longest_gap_ms == result.arrival_gap_ms and result.longest_gap_ms > 600
+    assert (result.lost_in_outage, result.lost_after, result.sent_after) == (0, 0, 1000)
+
+
+@pytest.mark.parametrize("lost", [set(), {0}, {999}, {5, 6, 7, 500, 998, 999}, set(range(0, 1000, 3)),
+                                  set(range(200, 260)) | set(range(700, 1000))])
+def test_the_loss_split_adds_up_to_the_loss(lost: set[int]) -> None:
+    result = direction_of(*stream(1000, lost))
+    assert result.lost == len(lost)
+    assert result.lost_before + result.lost_in_outage + result.lost_after == result.lost
+
+
+def test_an_agent_without_holes_falls_back_to_arrival_gaps_and_does_not_split_the_loss() -> None:
+    sender, receiver = stream(1000, set(range(400, 900)))
+    for key in ("first_seq", "hole_ms", "hole_from_seq", "hole_to_seq"):
+        receiver["received"].pop(key)
+    result = direction_of(sender, receiver)
+    assert result.seq_gap_ms is None and result.longest_gap_ms == pytest.approx(501.0, abs=0.01)
+    assert (result.lost_in_outage, result.lost_after, result.sent_after) == (500, 0, 0)
+
+
+def test_agent_holes_are_located_by_sequence_number() -> None:
+    from labctl.agent.probe import summarize
+
+    seqs = [0, 1, 2, 3, 7, 8, 10, 2]  # a duplicate of 2 arrives late
+    stats = summarize(seqs, [float(i) for i in range(8)], [s * 0.001 for s in seqs])
+    assert (stats.hole_from_seq, stats.hole_to_seq, stats.hole_ms) == (3, 7, 4.0)
+    assert (stats.hole_start, stats.first_seq, stats.first_seq_sent, stats.last_seq_sent) == (0.003, 0, 0.0, 0.01)
+    assert (stats.missing_before_hole, stats.missing_after_hole, stats.missing) == (0, 1, 4)
+    clean = summarize([0, 1, 2], [0.0, 1.0, 2.0], [0.0, 0.001, 0.002])
+    assert (clean.hole_ms, clean.hole_from_seq, clean.missing_before_hole) == (0.0, None, 0)
+    assert summarize([3, 4], [0.0, 1.0], [0.003, 0.004]).missing_before_hole == 3
