@@ -75,7 +75,10 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
 @click.option("--link", help="Link for link-down/loss (default outside).")
 @click.option("--percent", type=click.IntRange(1, 100), help="Loss percentage (loss only).")
 @click.option("--rate", default=1000.0, show_default=True, help="Probe packets per second, each direction.")
-@click.option("--max-outage-ms", type=float, help="Fail when a direction is silent longer (default: topology).")
+@click.option("--max-outage-ms", type=float,
+              help="Fail when a direction is silent longer (default: derived from the HSRP hold / DPD timers).")
+@click.option("--max-loss-percent", type=click.FloatRange(0, 100),
+              help="Fail when a direction loses more after the outage (default: topology, else 0.5).")
 @click.option("--timeout", "converge_timeout", type=float, help="Seconds to wait for convergence (default: topology).")
 @click.option("--no-recover", is_flag=True, help="Leave the lab broken afterwards (default: undo, wait for preempt).")
 @click.option("--judge-recovery", is_flag=True,
@@ -83,8 +86,8 @@ def fail(lab: str, fault: str | None, node: str | None, link: str | None, percen
 @click.option("--json", "as_json", is_flag=True, help="Print the verdict as JSON.")
 @clean_errors
 def failover(lab: str, fault: str, node: str | None, link: str | None, percent: int | None, rate: float,
-             max_outage_ms: float | None, converge_timeout: float | None, no_recover: bool, judge_recovery: bool,
-             as_json: bool) -> None:
+             max_outage_ms: float | None, max_loss_percent: float | None, converge_timeout: float | None,
+             no_recover: bool, judge_recovery: bool, as_json: bool) -> None:
     """Break LAB under traffic and judge the failover (exit code 0 only on PASS)."""
     from labctl.experiment.failover import failover as run_failover
     from labctl.experiment.failover import failover_and_back
@@ -96,10 +99,11 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, percent: 
     with err_console.status("failover…") as status:
         if judge_recovery:
             verdict = failover_and_back(running, fault, node, link, rate, max_outage_ms, converge_timeout,
-                                        progress=status.update, percent=percent)
+                                        progress=status.update, percent=percent, max_loss_percent=max_loss_percent)
         else:
             verdict = run_failover(running, fault, node, link, rate, max_outage_ms, converge_timeout,
-                                   recover=not no_recover, progress=status.update, percent=percent)
+                                   recover=not no_recover, progress=status.update, percent=percent,
+                                   max_loss_percent=max_loss_percent)
     if as_json:
         emit_json(verdict.to_dict())
     else:
@@ -109,9 +113,13 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, percent: 
         table.add_row("verdict", f"[bold {colour}]{verdict.verdict.upper()}[/]")
         table.add_row("ike_sa_preserved", str(verdict.ike_sa_preserved).lower())
         table.add_row("child_sa", verdict.child_sa)
+        table.add_row("outage budget", f"{verdict.max_outage_ms:.0f} ms ({verdict.budget.get('derived_from', '?')})")
         for name, ms in verdict.outage_ms.items():
             table.add_row(f"outage {name}", f"{ms:.1f} ms (max {verdict.max_outage_ms:.0f})")
         table.add_row("lost_packets", str(verdict.lost_packets))
+        for name, loss in verdict.loss.items():
+            table.add_row(f"loss {name}", f"{loss['lost_in_outage']} in the outage, {loss['lost_after']} of "
+                          f"{loss['sent_after']} after it ({loss['after_percent']:.2f} %)")
         table.add_row("active", f"{verdict.old_active} -> {verdict.new_active}")
         table.add_row("converged", f"{verdict.converge_ms} ms" if verdict.converged else "no")
         if verdict.recovery:

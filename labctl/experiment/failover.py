@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 from labctl.errors import LabctlError
 from labctl.experiment import events
+from labctl.experiment.budget import DEFAULT_MAX_LOSS_PERCENT, outage_budget
 from labctl.experiment.faults import Fault, make_fault, preferred_gateway, wait_whole
 from labctl.experiment.judges import Judge
 from labctl.experiment.judges.clients import ClientsJudge
@@ -23,6 +24,7 @@ from labctl.experiment.judges.peer import PeerJudge
 from labctl.experiment.probe import DEFAULT_RATE, ProbeResult, TrafficProbe
 from labctl.experiment.verdict import Verdict, attach_recovery
 from labctl.lab import RunningLab
+from labctl.model.topology import Topology
 from labctl.nodes import gateway
 
 SETTLE = 2.0  # seconds of probing after convergence (the sequence-continuity rekey happens here)
@@ -75,7 +77,8 @@ def await_convergence(lab: RunningLab, verdict: Verdict, fault_node: str, expect
 
 def record_final_state(lab: RunningLab, verdict: Verdict, taken_over_by: str | None) -> None:
     """Who is Active once things settled, and where the RRI routes are (judged against that node)."""
-    verdict.active_after = lab.active_gateway()
+    verdict.actives_after = [node for node in lab.topo.ha.nodes if gateway.is_active(lab.node(node))]
+    verdict.active_after = verdict.actives_after[0] if verdict.actives_after else None
     if not verdict.converged:
         verdict.new_active = taken_over_by or verdict.active_after
     verdict.rri = {node: gateway.rri_routes(lab.node(node)) for node in lab.topo.ha.nodes}
@@ -120,12 +123,16 @@ def inject_fault(chosen: Fault, verdict: Verdict) -> None:
         verdict.reasons.append(f"the lab did not become whole again: {exc}")
 
 
-def outage_budget(verdict_mode: str, configured_ms: float, timeout_s: float, explicit_ms: float | None) -> float:
-    """The longest silence allowed per direction: an explicit value wins; stateful: the topology's
-    threshold; stateless: the convergence timeout (the peer must notice the loss and re-negotiate)."""
-    if explicit_ms is not None:
-        return float(explicit_ms)
-    return float(configured_ms) if verdict_mode == "stateful" else timeout_s * 1000
+def loss_budget(topo: Topology, chosen: Fault, explicit: float | None) -> float | None:
+    """Post-outage loss allowed per direction: explicit (`--max-loss-percent`), else the topology's
+    `failover.max_loss_percent` when the model has it, else DEFAULT_MAX_LOSS_PERCENT. None (not judged)
+    when the fault is a loss that stays injected while the probe runs."""
+    if chosen.name == "loss":
+        return None
+    if explicit is not None:
+        return float(explicit)
+    configured = getattr(topo.failover, "max_loss_percent", None)
+    return float(configured) if configured is not None else DEFAULT_MAX_LOSS_PERCENT
 
 
 def probe_window(probes: dict[str, TrafficProbe], results: dict[str, ProbeResult]) -> tuple[float | None, float | None]:
@@ -147,6 +154,7 @@ def failover(
     progress: Progress = lambda _m: None,
     percent: int | None = None,
     judge: Judge | None = None,
+    max_loss_percent: float | None = None,
 ) -> Verdict:
     """Run one failover experiment on a running lab and return its verdict.
 
@@ -155,9 +163,13 @@ def failover(
     judge = judge or make_judge(lab)
     chosen, old_active, expect_move = choose_fault(lab, fault, node, link, percent, progress)
     timeout = converge_timeout or topo.failover.converge_timeout / 1000
-    budget = outage_budget(topo.redundancy, topo.failover.max_outage_ms, timeout, max_outage_ms)
+    budget = outage_budget(topo, max_outage_ms)
     verdict = Verdict(lab.name, topo.redundancy, list(lab.sabotage), chosen.describe(), chosen.node, old_active,
-                      None, max_outage_ms=budget)
+                      None, max_outage_ms=budget["max_outage_ms"], budget=budget,
+                      max_loss_percent=loss_budget(topo, chosen, max_loss_percent))
+    if verdict.max_loss_percent is None:
+        verdict.notes.append(f"loss after the outage not judged: the fault ({chosen.describe()}) drops packets "
+                             "itself")
     judge.record_before(verdict)
     probes = judge.probes(rate, timeout + 60)
     progress(judge.describe(rate))
@@ -198,13 +210,13 @@ def failover(
 def failover_and_back(
     lab: RunningLab, fault: str = "node-kill", node: str | None = None, link: str | None = None,
     rate: float = DEFAULT_RATE, max_outage_ms: float | None = None, converge_timeout: float | None = None,
-    progress: Progress = lambda _m: None, percent: int | None = None,
+    progress: Progress = lambda _m: None, percent: int | None = None, max_loss_percent: float | None = None,
 ) -> Verdict:
     """The failover, then the recovery with preempt under traffic: the reference's "recovery" case,
     where the sessions must survive the return of the preferred gateway as well."""
     verdict = failover(lab, fault, node, link, rate, max_outage_ms, converge_timeout, recover=False,
-                       progress=progress, percent=percent)
+                       progress=progress, percent=percent, max_loss_percent=max_loss_percent)
     back = failover(lab, "recover", rate=rate, max_outage_ms=max_outage_ms, converge_timeout=converge_timeout,
-                    recover=False, progress=lambda m: progress(f"way back: {m}"))
+                    recover=False, progress=lambda m: progress(f"way back: {m}"), max_loss_percent=max_loss_percent)
     attach_recovery(verdict, back)
     return verdict

@@ -40,6 +40,10 @@ class Verdict:
     # wall-clock instants for timeline plots: probe_start, fault_at, converged_at, probe_end
     timeline: dict[str, float | None] = field(default_factory=dict)
     recovery: dict[str, Any] | None = None  # the way back (undo, preempt), judged the same way
+    budget: dict[str, Any] = field(default_factory=dict)  # max_outage_ms and what it was derived_from
+    max_loss_percent: float | None = None  # post-outage loss allowed per direction (None: not judged)
+    loss: dict[str, dict[str, Any]] = field(default_factory=dict)  # per direction: in the outage / after it
+    actives_after: list[str] | None = None  # every gateway HSRP Active at the end (None: not read)
 
     @property
     def is_recovery(self) -> bool:
@@ -84,6 +88,37 @@ def record_probes(verdict: Verdict, results: list[ProbeResult]) -> None:
     """The outage (longest gap) and loss per direction of every probe the judge ran."""
     verdict.outage_ms = {d.name: d.longest_gap_ms for p in results for d in p.directions}
     verdict.lost_packets = sum(d.lost for p in results for d in p.directions)
+    verdict.loss = {d.name: {"lost_before": d.lost_before, "lost_in_outage": d.lost_in_outage,
+                             "lost_after": d.lost_after, "sent_after": d.sent_after,
+                             "after_percent": round(d.after_loss_percent, 2)}
+                    for p in results for d in p.directions}
+
+
+def loss_reasons(verdict: Verdict) -> list[str]:
+    """A steady loss once traffic flows again (after the outage window) is a degraded session, whatever
+    the outage was: per judged direction, at most `max_loss_percent` of what was sent after it."""
+    if verdict.max_loss_percent is None:
+        return []
+    reasons = []
+    for name in verdict.outage_ms:  # the directions the judge kept
+        loss = verdict.loss.get(name)
+        if loss and loss["sent_after"] and 100.0 * loss["lost_after"] / loss["sent_after"] > verdict.max_loss_percent:
+            reasons.append(f"steady loss after the takeover: {name} lost {loss['lost_after']} of "
+                           f"{loss['sent_after']} packets ({loss['after_percent']:.1f} %) once traffic flowed "
+                           f"again > {verdict.max_loss_percent:g} % allowed")
+    return reasons
+
+
+def active_reasons(verdict: Verdict) -> list[str]:
+    """Exactly one Active at the end: two answer for the same VIP, none leaves the sessions nowhere."""
+    if verdict.actives_after is None:
+        return []
+    if not verdict.actives_after:
+        return ["no gateway is HSRP Active at the end"]
+    if len(verdict.actives_after) > 1:
+        return [f"{len(verdict.actives_after)} gateways HSRP Active at the end: "
+                f"{', '.join(verdict.actives_after)} (exactly one must be)"]
+    return []
 
 
 def outage_reasons(verdict: Verdict) -> list[str]:

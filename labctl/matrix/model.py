@@ -79,7 +79,8 @@ class Settings(_Strict):
 
     rate: float = Field(default=200.0, gt=0)
     converge_timeout: str | int | float | None = None  # default: the topology's failover.converge_timeout
-    max_outage_ms: float | None = Field(default=None, ge=0)  # default: the topology's (stateful) / timeout
+    max_outage_ms: float | None = Field(default=None, ge=0)  # default: derived from the timers (experiment.budget)
+    max_loss_percent: float | None = Field(default=None, ge=0, le=100)  # default: 0.5 % after the outage
 
     @field_validator("converge_timeout")
     @classmethod

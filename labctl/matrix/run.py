@@ -123,6 +123,7 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult
         lab = open_lab(engine.lab(cell.lab))
         reporter.stage(cell, f"failover: {cell.fault_name}")
         measured = dict(rate=cell.settings.rate, max_outage_ms=cell.settings.max_outage_ms,
+                        max_loss_percent=cell.settings.max_loss_percent,
                         converge_timeout=cell.settings.converge_timeout_s(),
                         progress=lambda m: reporter.stage(cell, f"failover: {m}"), percent=cell.fault.percent)
         if cell.fault.recover:

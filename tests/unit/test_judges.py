@@ -4,19 +4,22 @@ every reason, worded exactly, so a broken judge (a dropped condition, a swapped 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from labctl.errors import LabctlError
-from labctl.experiment import events, failover
+from labctl.experiment import budget, events, failover
 from labctl.experiment import verdict as shared
 from labctl.experiment.judges import clients, peer
 from labctl.experiment.judges.peer import SaIdentity, classify
 from labctl.experiment.probe import DirectionResult, ProbeResult, join_reports, progress_flowing
 from labctl.experiment.verdict import Verdict
+from labctl.model.loader import load_topology
 
 REMOTE = ["10.2.0.0/24"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def d(name: str, gap: float, lost: int = 0, sent: int = 1000) -> DirectionResult:
@@ -382,11 +385,32 @@ def test_count_log_events_counts_each_kind() -> None:
 # ---------------------------------------------------------------- the procedure, with fakes
 
 
-def test_outage_budget() -> None:
-    assert failover.outage_budget("stateful", 3000, 30.0, None) == 3000.0
-    assert failover.outage_budget("stateless", 3000, 30.0, None) == 30000.0
-    assert failover.outage_budget("stateful", 3000, 30.0, 800.0) == 800.0
-    assert failover.outage_budget("stateless", 3000, 30.0, 0.0) == 0.0
+def test_the_stateful_budget_is_the_hold_plus_the_takeover_allowance() -> None:
+    topo = load_topology(ROOT / "topologies" / "dual-interface.yaml")  # standby timers msec 200 msec 700
+    assert budget.outage_budget(topo) == {
+        "max_outage_ms": 850.0, "derived_from": "stateful: HSRP hold 700 ms + takeover allowance 150 ms"}
+    assert budget.outage_budget(topo.with_overrides({"hold": "3s"}))["max_outage_ms"] == 3150.0
+    assert budget.outage_budget(topo, 2000.0) == {"max_outage_ms": 2000.0,
+                                                  "derived_from": "explicit --max-outage-ms"}
+    assert budget.outage_budget(topo, 0.0)["max_outage_ms"] == 0.0
+
+
+def test_the_stateless_budget_is_dpd_then_charons_retransmissions_then_renegotiation() -> None:
+    assert budget.retransmit_ms() == pytest.approx(1000 + 1400 + 1960 + 2744)
+    topo = load_topology(ROOT / "topologies" / "dual-interface.yaml").with_overrides({"redundancy": "stateless"})
+    got = budget.outage_budget(topo)
+    assert got["max_outage_ms"] == pytest.approx(5000 + 7104 + 2000)
+    assert got["derived_from"] == ("stateless: DPD delay 5000 ms + 4 unanswered DPD transmissions 7104 ms (charon "
+                                   "gives up) + re-negotiation allowance 2000 ms")
+    ez = load_topology(ROOT / "topologies" / "easy-vpn.yaml").with_overrides({"redundancy": "stateless"})
+    assert budget.outage_budget(ez)["max_outage_ms"] == pytest.approx(ez.easyvpn.dpd + 7104 + 2000)  # type: ignore
+
+
+def test_a_topology_threshold_other_than_the_old_default_is_honoured() -> None:
+    topo = load_topology(ROOT / "topologies" / "dual-interface.yaml")
+    topo = topo.model_copy(update={"failover": topo.failover.model_copy(update={"max_outage_ms": 1200})})
+    assert budget.outage_budget(topo) == {"max_outage_ms": 1200.0,
+                                          "derived_from": "topology failover.max_outage_ms"}
 
 
 class Clock:
@@ -414,8 +438,14 @@ class FakeNode:
 
 
 @dataclass
+class FakeHsrp:
+    hold: int = 700
+
+
+@dataclass
 class FakeHa:
     nodes: dict[str, Any] = field(default_factory=lambda: {"gw1": None, "gw2": None})
+    hsrp: FakeHsrp = field(default_factory=FakeHsrp)
 
 
 @dataclass
@@ -587,7 +617,9 @@ def test_the_procedure_runs_the_judge_in_order_and_recovers(monkeypatch: pytest.
     assert all(p.stopped for p in probes.values())
     assert (verdict.fault, verdict.fault_node, verdict.old_active, verdict.new_active) == \
         ("node-kill on gw1", "gw1", "gw1", "gw2")
-    assert verdict.sabotage == ["no-rri"] and verdict.max_outage_ms == 3000.0 and verdict.converged
+    assert verdict.sabotage == ["no-rri"] and verdict.max_outage_ms == 850.0 and verdict.converged
+    assert verdict.budget["derived_from"].startswith("stateful: HSRP hold 700 ms")
+    assert verdict.max_loss_percent == 0.5 and verdict.notes == []
     assert verdict.active_after == "gw2"
     assert verdict.timeline["probe_start"] == 2000.0 and verdict.timeline["probe_end"] == 2004.0
     assert verdict.timeline["fault_at"] == verdict.timeline["converged_at"] and verdict.converge_ms == 0.0
@@ -602,8 +634,17 @@ def test_the_procedure_stops_the_probes_when_the_baseline_is_idle(monkeypatch: p
 
 
 def test_no_recover_leaves_the_fault_in_place(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
-    _, _, fault, whole = run_procedure(monkeypatch, {"a": FakeProbe()}, recover=False, max_outage_ms=850.0)
+    v, _, fault, whole = run_procedure(monkeypatch, {"a": FakeProbe()}, recover=False, max_outage_ms=900.0,
+                                       max_loss_percent=2.0)
     assert fault.injected and not fault.undone and whole == []
+    assert (v.max_outage_ms, v.budget["derived_from"], v.max_loss_percent) == (900.0, "explicit --max-outage-ms", 2.0)
+
+
+def test_a_loss_fault_is_not_judged_by_its_own_loss() -> None:
+    lossy = type("Loss", (FakeFault,), {"name": "loss"})()
+    assert failover.loss_budget(ProcTopo(), lossy, 5.0) is None  # type: ignore[arg-type]
+    assert failover.loss_budget(ProcTopo(), FakeFault(), None) == 0.5  # type: ignore[arg-type]
+    assert failover.loss_budget(ProcTopo(), FakeFault(), 0.0) == 0.0  # type: ignore[arg-type]
 
 
 def test_a_recovery_that_cannot_make_the_lab_whole_is_a_reason() -> None:
@@ -727,3 +768,89 @@ def test_agent_holes_are_located_by_sequence_number() -> None:
     clean = summarize([0, 1, 2], [0.0, 1.0, 2.0], [0.0, 0.001, 0.002])
     assert (clean.hole_ms, clean.hole_from_seq, clean.missing_before_hole) == (0.0, None, 0)
     assert summarize([3, 4], [0.0, 1.0], [0.003, 0.004]).missing_before_hole == 3
+
+
+# ---------------------------------------------------------------- loss and the Active at the end
+
+
+def lossy(after: int, sent_after: int, name: str = "in->out") -> ProbeResult:
+    return ProbeResult(1000, 5, [DirectionResult(name, 3000, 3000 - after - 400, after + 400, 0, 0, 420.0, None,
+                                                 None, lost_in_outage=400, lost_after=after, sent_after=sent_after),
+                                 d("out->in", 300.0)])
+
+
+def test_a_steady_loss_after_the_takeover_fails_naming_direction_and_rate() -> None:
+    v = judged(make(max_loss_percent=0.5), lossy(200, 1000))
+    assert v.reasons == ["steady loss after the takeover: in->out lost 200 of 1000 packets (20.0 %) once traffic "
+                         "flowed again > 0.5 % allowed"]
+    assert v.loss["in->out"] == {"lost_before": 0, "lost_in_outage": 400, "lost_after": 200, "sent_after": 1000,
+                                 "after_percent": 20.0}
+
+
+def test_loss_inside_the_outage_or_at_the_budget_passes() -> None:
+    assert judged(make(max_loss_percent=0.5), lossy(5, 1000)).passed  # 0.5 % exactly
+    assert not judged(make(max_loss_percent=0.5), lossy(6, 1000)).passed
+    assert judged(make(max_loss_percent=None), lossy(200, 1000)).passed  # not judged (a loss fault)
+    assert judged(make(max_loss_percent=0.5), lossy(0, 0)).passed  # nothing sent after the outage
+
+
+def test_clients_loss_is_judged_only_on_the_directions_kept() -> None:
+    probes = {"client1": ProbeResult(100, 5, [
+        DirectionResult("inside1->client1", 500, 100, 400, 0, 0, 60000.0, None, None, lost_after=300, sent_after=400),
+        DirectionResult("client1->inside1", 500, 490, 10, 0, 0, 500.0, None, None, lost_after=10, sent_after=400)])}
+    swapped = {"client1": client("10.33.0.9", "x", "n1", uid="5")}
+    v = ez("stateless", max_outage_ms=30000, max_loss_percent=0.5, rri={"gw2": ["10.33.0.9"]})
+    clients.judge(v, {"client1": BEFORE["client1"]}, swapped, probes, {}, True)
+    assert v.reasons == ["steady loss after the takeover: client1->inside1 lost 10 of 400 packets (2.5 %) once "
+                         "traffic flowed again > 0.5 % allowed"]
+
+
+@pytest.mark.parametrize(("actives", "reason"), [
+    ([], "no gateway is HSRP Active at the end"),
+    (["gw1", "gw2"], "2 gateways HSRP Active at the end: gw1, gw2 (exactly one must be)"),
+])
+def test_exactly_one_active_at_the_end(actives: list[str], reason: str) -> None:
+    assert judged(make(actives_after=actives, active_after=(actives or [None])[0],
+                       rri={"gw1": REMOTE, "gw2": REMOTE} if actives else {"gw1": [], "gw2": REMOTE})).reasons[0] \
+        == reason
+    v = ez(actives_after=actives)
+    clients.judge(v, BEFORE, dict(BEFORE), PROBES, {}, True)
+    assert reason in v.reasons
+    assert judged(make(actives_after=["gw2"])).passed
+
+
+class StatusNode:
+    """A gateway whose sidecar reports `role` and whose kernel holds `routes` (proto 77)."""
+
+    def __init__(self, role: str, routes: list[str]) -> None:
+        self.role, self.routes = role, routes
+
+    def exec(self, cmd: list[str] | str, timeout: float | None = 15.0) -> tuple[int, str]:
+        if "route" in cmd:
+            return 0, "".join(f"{r} dev ipsec0 proto 77 scope link\n" for r in self.routes)
+        return 0, f'{{"role": "{self.role}", "time": 100.0}}\n100.5'
+
+
+class StatusLab:
+    def __init__(self, nodes: dict[str, StatusNode]) -> None:
+        self.nodes, self.topo = nodes, FakeTopo()
+
+    def node(self, name: str) -> StatusNode:
+        return self.nodes[name]
+
+
+@pytest.mark.parametrize(("roles", "actives", "active_after"), [
+    (("standby", "active"), ["gw2"], "gw2"),
+    (("active", "active"), ["gw1", "gw2"], "gw1"),
+    (("standby", "init"), [], None),
+])
+def test_final_state_reads_every_active_and_the_routes(roles: tuple[str, str], actives: list[str],
+                                                       active_after: str | None) -> None:
+    lab = StatusLab({"gw1": StatusNode(roles[0], []), "gw2": StatusNode(roles[1], REMOTE)})
+    v = make(new_active=None, converged=False)
+    failover.record_final_state(lab, v, "gw2")  # type: ignore[arg-type]
+    assert (v.actives_after, v.active_after, v.new_active) == (actives, active_after, "gw2")
+    assert v.rri == {"gw1": [], "gw2": REMOTE}
+    v = make(new_active="gw2", converged=True)
+    failover.record_final_state(lab, v, None)  # type: ignore[arg-type]
+    assert v.new_active == "gw2"  # as of convergence, not overwritten

@@ -75,6 +75,8 @@ def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, 
                                      f"lease sync when stateless): {direction} sent to the old address, its "
                                      f"{verdict.outage_ms.pop(direction):.0f} ms silence is not an outage")
     reasons += shared.outage_reasons(verdict)
+    reasons += shared.loss_reasons(verdict)
+    reasons += shared.active_reasons(verdict)
     if verdict.new_active and verdict.rri:
         want = sorted({str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")})
         reasons += shared.rri_reasons(verdict, want, RRI_MISSING)

@@ -91,6 +91,8 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
         reasons.append("CHILD_SA lost: the peer did not re-negotiate the tunnel")
     over = shared.outage_reasons(verdict)
     reasons += over
+    reasons += shared.loss_reasons(verdict)
+    reasons += shared.active_reasons(verdict)
     replays = verdict.peer_log.get("replay_drops", 0)
     moved = verdict.new_active is not None and verdict.new_active != verdict.old_active
     if stateful and moved and verdict.ike_sa_preserved and verdict.child_sa == "same" and replays:
