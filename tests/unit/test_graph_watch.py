@@ -10,8 +10,8 @@ import pytest
 from rich.console import Console
 
 from labctl.errors import LabctlError
-from labctl.render.graph import dot, mermaid, render_graph
 from labctl.model.loader import load_topology
+from labctl.render.graph import dot, mermaid, render_graph
 from labctl.views.watch import events_table, node_table
 
 ROOT = Path(__file__).resolve().parents[2]

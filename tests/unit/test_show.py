@@ -15,9 +15,9 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from labctl.views import show
 from labctl.errors import LabctlError
 from labctl.sidecar.swanctl import ike_sas_from_text
+from labctl.views import show
 
 FIXTURES = Path(__file__).parent / "fixtures" / "show"
 SPI_GW_IN, SPI_GW_OUT = "ae1f08b3", "544872f6"  # gw1/gw2 inbound/outbound ESP SPI (the peer's are swapped)
