@@ -1,7 +1,7 @@
 """What a failover may cost, derived from what the lab is configured to do (pure: from the topology).
 
 Stateful: the standby takes over when the HSRP hold time expires, then needs a little to claim the VIP
-and activate the synced SAs: hold + TAKEOVER_ALLOWANCE_MS (850 ms on the shipped 200/700 ms labs).
+and activate the synced SAs: hold + `failover.takeover_allowance` (150 ms: 850 ms on the shipped 200/700 ms labs).
 Stateless: nothing is synced, so the sessions' far end must notice the loss by DPD (its delay, then
 charon's retransmissions until it gives up) and re-negotiate with the new Active. An explicit
 `--max-outage-ms` wins over both; the verdict JSON says which rule gave the number.
@@ -12,14 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from labctl.model.topology import Topology
+from labctl.render import CHARON_RETRANSMIT
 
-TAKEOVER_ALLOWANCE_MS = 150.0  # VIP claim (gratuitous ARP), ha segment activation, first packets through
-# charon's retransmission schedule as rendered into strongswan.conf (labctl/render/templates/strongswan.conf.j2):
-# timeout * base**n for n = 0..tries, then it gives up
-RETRANSMIT_TIMEOUT_S, RETRANSMIT_BASE, RETRANSMIT_TRIES = 1.0, 1.4, 3
 RENEGOTIATION_ALLOWANCE_MS = 2000.0  # DPD timers tick in whole seconds, then IKE_SA_INIT + AUTH + CHILD
-DEFAULT_MAX_LOSS_PERCENT = 0.5  # packets lost once traffic flows again, per direction
-LEGACY_DEFAULT_MAX_OUTAGE_MS = 3000  # defaults.yaml's failover.max_outage_ms: taken as "not set"
+DEFAULT_MAX_LOSS_PERCENT = 0.5  # defaults.yaml's failover.max_loss_percent (for verdicts built without a topology)
+RETRANSMIT_TIMEOUT_S = CHARON_RETRANSMIT["timeout"]
+RETRANSMIT_BASE = CHARON_RETRANSMIT["base"]
+RETRANSMIT_TRIES = int(CHARON_RETRANSMIT["tries"])
 
 
 def retransmit_ms() -> float:
@@ -32,13 +31,13 @@ def outage_budget(topo: Topology, explicit_ms: float | None = None) -> dict[str,
     if explicit_ms is not None:
         return {"max_outage_ms": float(explicit_ms), "derived_from": "explicit --max-outage-ms"}
     configured = topo.failover.max_outage_ms
-    if configured is not None and configured != LEGACY_DEFAULT_MAX_OUTAGE_MS:
+    if configured is not None:
         return {"max_outage_ms": float(configured), "derived_from": "topology failover.max_outage_ms"}
     hold = float(topo.ha.hsrp.hold)
     if topo.redundancy == "stateful":
-        return {"max_outage_ms": hold + TAKEOVER_ALLOWANCE_MS,
-                "derived_from": f"stateful: HSRP hold {hold:.0f} ms + takeover allowance "
-                                f"{TAKEOVER_ALLOWANCE_MS:.0f} ms"}
+        allowance = float(topo.failover.takeover_allowance)
+        return {"max_outage_ms": hold + allowance,
+                "derived_from": f"stateful: HSRP hold {hold:.0f} ms + takeover allowance {allowance:.0f} ms"}
     clients = topo.easyvpn is not None and not topo.peers
     dpd = float(topo.easyvpn.dpd if clients and topo.easyvpn else topo.crypto.dpd)
     retransmits = retransmit_ms()

@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from labctl.errors import LabctlError
 from labctl.experiment import events
-from labctl.experiment.budget import DEFAULT_MAX_LOSS_PERCENT, outage_budget
+from labctl.experiment.budget import outage_budget
 from labctl.experiment.faults import Fault, make_fault, preferred_gateway, wait_whole
 from labctl.experiment.judges import Judge
 from labctl.experiment.judges.clients import ClientsJudge
@@ -125,14 +125,13 @@ def inject_fault(chosen: Fault, verdict: Verdict) -> None:
 
 def loss_budget(topo: Topology, chosen: Fault, explicit: float | None) -> float | None:
     """Post-outage loss allowed per direction: explicit (`--max-loss-percent`), else the topology's
-    `failover.max_loss_percent` when the model has it, else DEFAULT_MAX_LOSS_PERCENT. None (not judged)
-    when the fault is a loss that stays injected while the probe runs."""
+    `failover.max_loss_percent`. None (not judged) when the fault is a loss that stays injected while the
+    probe runs."""
     if chosen.name == "loss":
         return None
     if explicit is not None:
         return float(explicit)
-    configured = getattr(topo.failover, "max_loss_percent", None)
-    return float(configured) if configured is not None else DEFAULT_MAX_LOSS_PERCENT
+    return float(topo.failover.max_loss_percent)
 
 
 def probe_window(probes: dict[str, TrafficProbe], results: dict[str, ProbeResult]) -> tuple[float | None, float | None]:

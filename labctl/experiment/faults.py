@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from labctl.errors import LabctlError
 from labctl.lab import RunningLab, wait_ready
+from labctl.model.helpers import preferred_gateway
 from labctl.model.topology import Topology
 from labctl.nodes import links
 from labctl.nodes.links import NFT_TABLE
@@ -351,11 +352,6 @@ def list_faults(lab: RunningLab) -> list[ActiveFault]:
             if match:
                 found.append(ActiveFault("loss", node, names.get(network, network), int(match.group(1))))
     return found
-
-
-def preferred_gateway(topo: Topology) -> str:
-    """The gateway that is Active in a whole lab with preempt: the highest HSRP priority."""
-    return max(topo.ha.nodes, key=lambda n: topo.ha.nodes[n].priority)
 
 
 def wait_whole(lab: RunningLab, timeout: float | None = None) -> None:

@@ -377,7 +377,9 @@ class Crypto(Strict):
 class FailoverPolicy(Strict):
     """Verdict thresholds used by `labctl failover` unless flags override them."""
 
-    max_outage_ms: int = Field(ge=0, le=U32)
+    max_outage_ms: Annotated[int, Field(ge=0, le=U32)] | None  # None: derived from the timers (experiment/budget)
+    takeover_allowance: DurationMs = Field(le=60_000)  # stateful budget = HSRP hold + this
+    max_loss_percent: float = Field(ge=0, le=100, allow_inf_nan=False)  # per direction, once traffic flows again
     converge_timeout: DurationMs
 
 

@@ -16,8 +16,11 @@ from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
 from labctl.runtime.spec import NodeConfig, file_mode
 
-__all__ = ["SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
+__all__ = ["CHARON_RETRANSMIT", "SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
 
+# charon's retransmission schedule (timeout * base**n for n = 0..tries, then it gives up): rendered into
+# strongswan.conf and used by the stateless outage budget, defined once
+CHARON_RETRANSMIT = {"timeout": 1.0, "base": 1.4, "tries": 3}
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
 
 
@@ -38,7 +41,8 @@ def render_lab(
     """Render every node of the lab; `libipsec` selects userspace ESP (kernel without ESP); `sso_key` is the
     lab's random SSO key when `up` made one (topology `sync_key: auto`)."""
     env = _environment()
-    common = {"lab": topo.name, "topology_file": topology_file, "crypto": topo.crypto, "sabotage": sabotage}
+    common = {"lab": topo.name, "topology_file": topology_file, "crypto": topo.crypto, "sabotage": sabotage,
+              "retransmit": CHARON_RETRANSMIT}
     crypto_if = topo.crypto_interface
     vip = str(crypto_if.virtual_ip)
     nodes: dict[str, NodeConfig] = {}

@@ -578,8 +578,10 @@ class FakeFault:
 
 @dataclass
 class Policy:
-    max_outage_ms: int = 3000
+    max_outage_ms: int | None = None
     converge_timeout: int = 20000
+    takeover_allowance: int = 150
+    max_loss_percent: float = 0.5
 
 
 @dataclass

@@ -252,7 +252,8 @@ def test_shipped_topologies_still_valid_with_their_values() -> None:
         assert warnings == [], path
     dual = load_topology(DUAL)
     assert (dual.ha.hsrp.version, dual.ha.hsrp.preempt_delay, dual.crypto.dpd, dual.failover.max_outage_ms) == (
-        2, 0, 5000, 3000)
+        2, 0, 5000, None)
+    assert (dual.failover.takeover_allowance, dual.failover.max_loss_percent) == (150, 0.5)
     assert dual.crypto.esp_proposals == ["aes256-sha256"] and dual.ha.replay_interval.outbound == 10000
 
 
