@@ -57,7 +57,7 @@ def wait_for(check, timeout: float = 30.0, interval: float = 0.3):  # type: igno
 
 def test_clients_connect_and_survive_node_kill(docker_client: docker.DockerClient, lab_factory) -> None:  # type: ignore[no-untyped-def]
     lab = lab_factory(SHIPPED)
-    topo = load(SHIPPED, check_host=False)
+    topo = load(SHIPPED)
     pool = IPNetwork(str(topo.easyvpn.pool.subnet))  # type: ignore[union-attr]
 
     reports = {r["name"]: r for r in all_reports(docker_client, topo)}
@@ -97,7 +97,7 @@ def failures_lab(docker_client: docker.DockerClient, lab_factory) -> str:  # typ
 
 
 def test_failing_clients_report_clear_reasons(docker_client: docker.DockerClient, failures_lab: str) -> None:
-    topo = load(FAILURES, check_host=False)
+    topo = load(FAILURES)
     status = {c["name"]: c for c in lab_status(DockerLab(docker_client, failures_lab))["easyvpn_clients"]}
     for good in ("client1", "client4", "client5", "client6", "client7"):
         assert status[good]["state"] == "connected", status[good]
@@ -112,7 +112,7 @@ def test_failing_clients_report_clear_reasons(docker_client: docker.DockerClient
 
 
 def test_radius_xauth_and_accounting_from_the_shared_nas(docker_client: docker.DockerClient, failures_lab: str) -> None:
-    topo = load(FAILURES, check_host=False)
+    topo = load(FAILURES)
     nas = str(topo.easyvpn.radius.nas_ip)  # type: ignore[union-attr]
     log = DockerNode(docker_client, failures_lab, "radius").exec(["cat", "/var/log/freeradius/debug.log"])[1]
     assert re.search(rf"Sent Access-Accept .* to {re.escape(nas)}:", log), log[-2000:]
@@ -148,7 +148,7 @@ def test_radius_xauth_and_accounting_from_the_shared_nas(docker_client: docker.D
 
 def test_leases_survive_failover_and_pool_exhaustion_is_reported(
         docker_client: docker.DockerClient, failures_lab: str) -> None:
-    topo = load(FAILURES, check_host=False)
+    topo = load(FAILURES)
     held = {r["name"]: r["virtual_ip"] for r in all_reports(docker_client, topo) if r["state"] == "connected"}
     assert len(held) == 5, held
     verdict = failover(open_lab(DockerLab(docker_client, failures_lab)), fault="node-kill", rate=200, recover=False)
