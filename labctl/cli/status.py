@@ -47,14 +47,19 @@ def status(lab_or_topology: str | None, as_json: bool, wide: bool) -> None:
     if not wide:
         console.print(STATUS_LEGEND, style="dim", highlight=False)
     if data.get("easyvpn_clients"):
-        clients = Table("client", "user", "virtual IP", "state", "IKE SA (SPIs)", "reason", title="Easy VPN clients",
+        clients = Table("client", "user", "virtual IP", "state", "IKE SA (SPIs)", title="Easy VPN clients",
                         box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, collapse_padding=True)
+        reasons = []
         for c in data["easyvpn_clients"]:
             if "error" in c:
                 console.print(c["error"])
                 continue
             sa = c.get("ike_sa") or {}
             spis = f"{sa.get('initiator_spi', '')[:8]}/{sa.get('responder_spi', '')[:8]}" if sa else "-"
-            state = c["state"] + (" (expected to fail)" if c.get("expect_failure") else "")
-            clients.add_row(c["name"], c["user"], c.get("virtual_ip") or "-", state, spis, c.get("reason") or "")
+            state = c["state"] + (" (expected)" if c.get("expect_failure") else "")
+            clients.add_row(c["name"], c["user"], c.get("virtual_ip") or "-", state, spis)
+            if c.get("reason"):
+                reasons.append(f"{c['name']}: {c['reason']}")
         console.print(clients)
+        for line in reasons:  # below the table: a reason is a sentence, it would squeeze every column
+            console.print(line, highlight=False, soft_wrap=True)

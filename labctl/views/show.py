@@ -575,9 +575,7 @@ SHORT = {
     "ESTABLISHED": "EST", "PASSIVE": "PAS", "INSTALLED": "INST", "REKEYED": "RKYD", "CONNECTING": "CONN",
     "Active": "A", "Standby": "S", "Listen": "L", "Speak": "Sp", "Init": "I",
 }
-STATUS_LEGEND = ("gw HA gateway · HSRP A/S/L/Sp = Active/Standby/Listen/Speak, then group numbers · "
-                 "HOT/COLD = STANDBY HOT/COLD · EST established, PAS synced copy on the standby, "
-                 "INST installed · --wide for full words")
+STATUS_LEGEND = "A/S HSRP Active/Standby · HOT STANDBY HOT · PAS synced copy · --wide for full words"
 
 
 def status_rows(data: dict[str, Any], wide: bool = False) -> list[list[str]]:
@@ -594,7 +592,7 @@ def status_rows(data: dict[str, Any], wide: bool = False) -> list[list[str]]:
             states: dict[str, int] = {}
             for item in items:
                 states[item.get("state") or "?"] = states.get(item.get("state") or "?", 0) + 1
-            return ", ".join(f"{n} {word(s)}" for s, n in states.items()) or "-"
+            return (", " if wide else " ").join(f"{n} {word(s)}" for s, n in states.items()) or "-"
 
         children = node.get("child_sas", [])
         spis = " ".join(f"{_abbrev(c.get('spi_in'))}/{_abbrev(c.get('spi_out'))}" for c in children[:1])
@@ -606,7 +604,7 @@ def status_rows(data: dict[str, Any], wide: bool = False) -> list[list[str]]:
     return rows
 
 
-STATUS_COLUMNS = ("node", "role", "state", "HSRP", "redundancy", "IKE SAs", "CHILD SAs", "SPI in/out")
+STATUS_COLUMNS = ("node", "role", "state", "HSRP", "SSO", "IKE SAs", "CHILD SAs", "SPI in/out")
 
 
 # ---------------------------------------------------------------------------------------- live collection

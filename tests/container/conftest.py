@@ -46,8 +46,8 @@ def lab_factory(docker_client: docker.DockerClient) -> Iterator[LabFactory]:
         path = path or topology_path()
         name = load(path).name
         DockerEngine(docker_client).down(name)
+        started.append(name)  # before `up`: a lab that never got ready is removed too
         result = up(path, engine=DockerEngine(docker_client), **kwargs)  # type: ignore[arg-type]
-        started.append(result.lab)
         return result.lab
 
     yield start
