@@ -14,6 +14,7 @@ from typing import Any
 from labctl.model.topology import Topology
 from labctl.render import CHARON_RETRANSMIT
 
+OSPF_REROUTE_ALLOWANCE_MS = 500.0  # SPF throttle, LSA flooding, route install on the inside router
 RENEGOTIATION_ALLOWANCE_MS = 2000.0  # DPD timers tick in whole seconds, then IKE_SA_INIT + AUTH + CHILD
 DEFAULT_MAX_LOSS_PERCENT = 0.5  # defaults.yaml's failover.max_loss_percent (for verdicts built without a topology)
 RETRANSMIT_TIMEOUT_S = CHARON_RETRANSMIT["timeout"]
@@ -36,8 +37,16 @@ def outage_budget(topo: Topology, explicit_ms: float | None = None) -> dict[str,
     hold = float(topo.ha.hsrp.hold)
     if topo.redundancy == "stateful":
         allowance = float(topo.failover.takeover_allowance)
-        return {"max_outage_ms": hold + allowance,
-                "derived_from": f"stateful: HSRP hold {hold:.0f} ms + takeover allowance {allowance:.0f} ms"}
+        budget = hold + allowance
+        derived = f"stateful: HSRP hold {hold:.0f} ms + takeover allowance {allowance:.0f} ms"
+        if topo.ha.ospf and topo.ha.ospf.redistribute_rri and topo.ha.rri:
+            # the inside routers follow the RRI routes by OSPF: they keep the dead gateway's route until its
+            # dead interval expires, then run SPF and install the new Active's
+            dead = float(topo.ha.ospf.timers.dead)
+            budget += dead + OSPF_REROUTE_ALLOWANCE_MS
+            derived += (f" + OSPF dead interval {dead:.0f} ms + reroute allowance {OSPF_REROUTE_ALLOWANCE_MS:.0f} ms"
+                        " (the inside follows RRI by OSPF)")
+        return {"max_outage_ms": budget, "derived_from": derived}
     clients = topo.easyvpn is not None and not topo.peers
     dpd = float(topo.easyvpn.dpd if clients and topo.easyvpn else topo.crypto.dpd)
     retransmits = retransmit_ms()

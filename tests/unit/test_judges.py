@@ -395,6 +395,24 @@ def test_the_stateful_budget_is_the_hold_plus_the_takeover_allowance() -> None:
     assert budget.outage_budget(topo, 0.0)["max_outage_ms"] == 0.0
 
 
+def test_an_inside_that_follows_by_ospf_adds_its_dead_interval_to_the_stateful_budget() -> None:
+    topo = load_topology(ROOT / "topologies" / "dual-interface-ospf.yaml")  # hold 700 ms, OSPF dead 1 s
+    derived = budget.outage_budget(topo)
+    assert derived["max_outage_ms"] == 700 + 150 + 1000 + 500
+    assert "OSPF dead interval 1000 ms" in derived["derived_from"]
+    no_rri = topo.model_copy(update={"ha": topo.ha.model_copy(update={"rri": False})})
+    assert budget.outage_budget(no_rri)["max_outage_ms"] == 850.0  # nothing to follow without RRI
+
+
+def test_a_topology_budget_and_allowance_are_honoured() -> None:
+    topo = load_topology(ROOT / "topologies" / "dual-interface.yaml")
+    policy = topo.failover.model_copy(update={"max_outage_ms": 1200, "takeover_allowance": 300})
+    assert budget.outage_budget(topo.model_copy(update={"failover": policy})) == {
+        "max_outage_ms": 1200.0, "derived_from": "topology failover.max_outage_ms"}
+    policy = topo.failover.model_copy(update={"takeover_allowance": 300})
+    assert budget.outage_budget(topo.model_copy(update={"failover": policy}))["max_outage_ms"] == 1000.0
+
+
 def test_the_stateless_budget_is_dpd_then_charons_retransmissions_then_renegotiation() -> None:
     assert budget.retransmit_ms() == pytest.approx(1000 + 1400 + 1960 + 2744)
     topo = load_topology(ROOT / "topologies" / "dual-interface.yaml").with_overrides({"redundancy": "stateless"})
