@@ -464,6 +464,8 @@ class FakeHsrp:
 class FakeHa:
     nodes: dict[str, Any] = field(default_factory=lambda: {"gw1": None, "gw2": None})
     hsrp: FakeHsrp = field(default_factory=FakeHsrp)
+    ospf: None = None
+    rri: bool = True
 
 
 @dataclass
