@@ -168,6 +168,11 @@ class HsrpTimers(Strict):
     preempt_delay: DurationMs = Field(le=HSRP_DELAY_MAX_MS)
     reload_delay: DurationMs = Field(le=HSRP_DELAY_MAX_MS)
     auth: Secret = Field(min_length=1, max_length=8)  # 8 bytes of text in the packet
+    # `standby authentication md5 key-string KEY`: replaces the text string on the wire (RFC 1828 keyed MD5)
+    auth_md5: Annotated[Secret, Field(min_length=1, max_length=64)] | None
+    # `standby delay minimum`: a group starts only once its interface has been up this long (None: IOS's
+    # behaviour without the command, and `reload_delay` applies at every start)
+    delay_minimum: Annotated[DurationMs, Field(le=HSRP_DELAY_MAX_MS)] | None
 
     @field_validator("hello", "hold")
     @classmethod

@@ -61,3 +61,18 @@ def test_rendered_secrets_are_readable_by_their_owner_only(tmp_path: Path) -> No
     assert modes["gw1/etc/swanctl/swanctl.conf"] == modes["peer/etc/swanctl/swanctl.conf"] == 0o600
     assert modes["gw1/etc/labctl/sidecar.json"] == 0o600
     assert modes["gw1/etc/labctl/init.sh"] == 0o755
+
+
+def test_hsrp_md5_key_and_delay_minimum_reach_the_sidecars_hsrp_groups(tmp_path: Path) -> None:
+    from labctl.sidecar.config import SidecarConfig
+    from labctl.sidecar.policy import hsrp_config
+
+    text = (ROOT / "topologies" / "dual-interface.yaml").read_text()
+    path = tmp_path / "md5.yaml"
+    path.write_text(text.replace("  hsrp:\n", "  hsrp:\n    auth_md5: s3cret-key\n    delay_minimum: 2s\n", 1))
+    topo = load_topology(path)
+    config = SidecarConfig.from_json(render_lab(topo)["gw1"].files["/etc/labctl/sidecar.json"])
+    group = hsrp_config(config, config.groups[0])
+    assert (group.auth_md5_key, group.minimum_delay_ms) == ("s3cret-key", 2000)
+    plain = SidecarConfig.from_json(render_lab(TOPO)["gw1"].files["/etc/labctl/sidecar.json"])
+    assert (hsrp_config(plain, plain.groups[0]).auth_md5_key, plain.hsrp.minimum_delay_ms) == (None, None)
