@@ -157,3 +157,37 @@ def test_count_log_events_counts_every_pattern() -> None:
             "CREATE_CHILD_SA response\nQUICK_MODE request\nREPLAY window\nDPD\ngiving up after 3 retransmits\n")
     assert events.count_log_events(text) == {"new_ike_sa": 4, "child_rekey": 2, "replay_drops": 1, "dpd": 1,
                                              "retransmit_give_up": 1}
+
+
+@pytest.fixture
+def new_york(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    """A controller whose local time is not UTC (Docker stamps and the lab's charon logs are UTC)."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("new_york")
+def test_times_are_utc_whatever_the_controllers_time_zone() -> None:
+    assert events._docker_time("2026-12-02T10:00:01.5") == T0 + 1.5
+    assert [e["time"] for e in events.charon_events("r", "10:00:01.500 05[IKE] sending DPD request\n",
+                                                    T0, T0 + 5)] == [T0 + 1.5]
+    # 01:00 UTC is the previous day in New York: the midnight must still be UTC's
+    early = at(1, 0, 0.0)
+    assert [e["time"] for e in events.charon_events("r", "01:00:01.000 05[IKE] sending DPD request\n",
+                                                    early, early + 5)] == [early + 1.0]
+
+
+def test_a_line_more_than_twelve_hours_before_the_start_is_the_next_day() -> None:
+    # a long window (12 h): lines that read earlier than 12 h before the start belong to the next day
+    start = at(23, 0, 0.0, day=1)
+    text = ("10:30:00.000 05[IKE] sending DPD request\n"  # 12.5 h before the start: day 2, 10:30
+            "11:00:00.000 05[IKE] closing CHILD_SA peer{1}\n"  # exactly 12 h before: day 1, before the start
+            "10:59:59.000 05[IKE] IKE_SA deleted\n")  # 12 h 1 s before: day 2, 10:59:59
+    found = events.charon_events("r", text, start, start + 12 * 3600)
+    assert [(e["time"], e["text"]) for e in found] == [(at(10, 30, 0.0), "DPD request"),
+                                                       (at(10, 59, 59.0), "IKE SA deleted")]

@@ -392,3 +392,15 @@ def test_failover_and_back_judges_the_recovery_with_the_same_settings(monkeypatc
     assert lines == ["step", "way back: step"]
     assert v.reasons == ["recovery: no preemption"] and v.verdict == "fail" and v.active_after == "gw2"
     assert v.recovery is not None and v.recovery["fault"] == "recover"
+
+
+def test_failover_and_back_defaults_to_a_node_kill(monkeypatch: pytest.MonkeyPatch) -> None:
+    faults: list[str] = []
+
+    def fake(lab: Any, fault: str, *args: Any, **kw: Any) -> Verdict:
+        faults.append(fault)
+        return Verdict("dual", "stateful", [], fault, "gw1", "gw1", "gw2")
+
+    monkeypatch.setattr(failover, "failover", fake)
+    failover.failover_and_back(object())  # type: ignore[arg-type]
+    assert faults == ["node-kill", "recover"]

@@ -203,3 +203,15 @@ def test_probe_window_without_probes_and_with_fractional_starts() -> None:
     assert failover.probe_window({}, {}) == (None, None)
     probes = {"a": NS(started_at=2000.12345), "b": NS(started_at=None)}
     assert failover.probe_window(probes, {"a": ProbeResult(1, 4.0)}) == (2000.12345, 2004.123)  # type: ignore
+
+
+@pytest.mark.parametrize(("redistribute", "rri", "budget_ms"), [(True, True, 2350.0), (False, True, 850.0),
+                                                                (True, False, 850.0)])
+def test_an_inside_following_rri_by_ospf_adds_the_dead_interval_in_words(redistribute: bool, rri: bool,
+                                                                          budget_ms: float) -> None:
+    lab = topo("stateful")
+    lab.ha.ospf, lab.ha.rri = NS(redistribute_rri=redistribute, timers=NS(dead=1000)), rri
+    derived = "stateful: HSRP hold 700 ms + takeover allowance 150 ms"
+    if budget_ms > 850:
+        derived += (" + OSPF dead interval 1000 ms + reroute allowance 500 ms (the inside follows RRI by OSPF)")
+    assert budget.outage_budget(lab) == {"max_outage_ms": budget_ms, "derived_from": derived}
