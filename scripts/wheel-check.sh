@@ -13,7 +13,7 @@ site=$("$work/venv/bin/python" -c 'import labctl, pathlib; print(pathlib.Path(la
 case "$site" in */site-packages/labctl) ;; *) echo "labctl imported from $site, not the wheel"; exit 1 ;; esac
 # the tests beside the installed package: labctl/ (and the topologies/matrices links) point into site-packages
 mkdir "$work/tree"
-cp -r tests docker-compose.yml pyproject.toml "$work/tree/"
+cp -r tests docs docker-compose.yml pyproject.toml "$work/tree/"
 ln -s "$site" "$work/tree/labctl"
 ln -s labctl/topologies "$work/tree/topologies"
 ln -s labctl/matrices "$work/tree/matrices"
