@@ -14,6 +14,7 @@ from typing import Any
 from labctl.model.topology import Topology
 from labctl.render import CHARON_RETRANSMIT
 
+QUICK_MODE_REKEY_ALLOWANCE_MS = 300.0  # IKEv1: the post-takeover rekey of every client's CHILD_SA
 OSPF_REROUTE_ALLOWANCE_MS = 500.0  # SPF throttle, LSA flooding, route install on the inside router
 RENEGOTIATION_ALLOWANCE_MS = 2000.0  # DPD timers tick in whole seconds, then IKE_SA_INIT + AUTH + CHILD
 DEFAULT_MAX_LOSS_PERCENT = 0.5  # defaults.yaml's failover.max_loss_percent (for verdicts built without a topology)
@@ -39,6 +40,12 @@ def outage_budget(topo: Topology, explicit_ms: float | None = None) -> dict[str,
         allowance = float(topo.failover.takeover_allowance)
         budget = hold + allowance
         derived = f"stateful: HSRP hold {hold:.0f} ms + takeover allowance {allowance:.0f} ms"
+        if topo.easyvpn is not None or topo.crypto.ike_version == 1:
+            # the takeover rekeys every CHILD_SA (ESP sequence continuity); until the new SAs are in, the new
+            # Active's outbound packets fall below the far end's replay window. IKEv1 Quick Mode takes three
+            # messages where IKEv2 takes two, and Easy VPN clients are many (and weighted low for CPU)
+            budget += QUICK_MODE_REKEY_ALLOWANCE_MS
+            derived += f" + IKEv1 Quick Mode rekey allowance {QUICK_MODE_REKEY_ALLOWANCE_MS:.0f} ms"
         if topo.ha.ospf and topo.ha.ospf.redistribute_rri and topo.ha.rri:
             # the inside routers follow the RRI routes by OSPF: they keep the dead gateway's route until its
             # dead interval expires, then run SPF and install the new Active's

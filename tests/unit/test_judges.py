@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -404,6 +405,13 @@ def test_an_inside_that_follows_by_ospf_adds_its_dead_interval_to_the_stateful_b
     assert budget.outage_budget(no_rri)["max_outage_ms"] == 850.0  # nothing to follow without RRI
 
 
+def test_ikev1_remote_access_adds_the_quick_mode_rekey_to_the_stateful_budget() -> None:
+    topo = load_topology(ROOT / "topologies" / "easy-vpn.yaml")
+    derived = budget.outage_budget(topo)
+    assert derived["max_outage_ms"] == topo.ha.hsrp.hold + 150 + 300
+    assert derived["derived_from"].endswith("IKEv1 Quick Mode rekey allowance 300 ms")
+
+
 def test_a_topology_budget_and_allowance_are_honoured() -> None:
     topo = load_topology(ROOT / "topologies" / "dual-interface.yaml")
     policy = topo.failover.model_copy(update={"max_outage_ms": 1200, "takeover_allowance": 300})
@@ -609,6 +617,8 @@ class ProcTopo:
     redundancy: str = "stateful"
     failover: Policy = field(default_factory=Policy)
     ha: FakeHa = field(default_factory=FakeHa)
+    easyvpn: None = None
+    crypto: Any = field(default_factory=lambda: SimpleNamespace(ike_version=2))
 
 
 @dataclass
