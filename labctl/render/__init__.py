@@ -11,7 +11,7 @@ from pathlib import Path
 import jinja2
 from netaddr import IPNetwork
 
-from labctl.model.sabotage import SABOTAGES, switches
+from labctl.model.sabotage import SABOTAGE_TABLE, SABOTAGES, gateway_switches, switches
 from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
 from labctl.runtime.spec import NodeConfig, file_mode
@@ -86,7 +86,8 @@ def render_lab(
                            "ha_pools": stateful, "split_include": _split_include(topo)}
                 ),
                 "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage, sso_key).to_json(),
-                "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(ctx),
+                "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(
+                    ctx | {"takeover_sabotage": _takeover_sabotage(topo, name, sabotage, vip)}),
             },
             ["/bin/sh", "/etc/labctl/init.sh"],
         )
@@ -164,6 +165,16 @@ def _add_frr(
     node.files["/etc/labctl/frr.conf.in"] = env.get_template("frr.conf.j2").render(ctx)
     node.files["/etc/labctl/frr.sh"] = env.get_template("frr.sh.j2").render(ctx)
     node.capabilities.append("SYS_ADMIN")
+
+
+def _takeover_sabotage(topo: Topology, node: str, sabotage: tuple[str, ...], vip: str) -> dict[str, object] | None:
+    """The nftables part of `lossy-takeover` / `mute-ike` on this gateway, None when it has none."""
+    on = gateway_switches(topo, node, sabotage)
+    if not (on.esp_loss_percent or on.mute_ike):
+        return None
+    names = [n for n, active in (("lossy-takeover", on.esp_loss_percent), ("mute-ike", on.mute_ike)) if active]
+    return {"names": names, "table": SABOTAGE_TABLE, "vip": vip, "esp_loss_percent": on.esp_loss_percent,
+            "mute_ike": on.mute_ike}
 
 
 def _split_include(topo: Topology) -> list[str]:

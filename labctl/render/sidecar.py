@@ -6,7 +6,7 @@ import hashlib
 
 from netaddr import IPNetwork
 
-from labctl.model.sabotage import switches
+from labctl.model.sabotage import gateway_switches
 from labctl.model.topology import Topology
 from labctl.sidecar.config import (
     GroupSettings,
@@ -37,7 +37,7 @@ def sidecar_config(topo: Topology, node: str, topology_file: str = "",
     ha = topo.ha
     spec = ha.nodes[node]
     other = next(n for name, n in ha.nodes.items() if name != node)
-    on = switches(topo.redundancy, ha.rri, sabotage)
+    on = gateway_switches(topo, node, sabotage)
     crypto_if = topo.crypto_interface
     timers = ha.hsrp
     return SidecarConfig(
@@ -62,5 +62,6 @@ def sidecar_config(topo: Topology, node: str, topology_file: str = "",
         replay_interval=ReplayInterval(inbound=ha.replay_interval.inbound, outbound=ha.replay_interval.outbound),
         rri=RriSettings(enabled=on.rri, routes=[str(s) for s in topo.crypto.remote_subnets],
                         remote_peer=topo.easyvpn is not None),
+        takeover_delay_ms=on.takeover_delay_ms,
         comment=f"labctl HSRP/SSO sidecar config for {node} in lab {topo.name}; rendered from {topology_file}",
     )

@@ -30,6 +30,34 @@ VIP_WAIT = (200, 0.005)  # polls x seconds: the driver adds VIPs on its own work
 SLOW = (policy.AwaitVip, policy.InjectRoutes, policy.SyncRoutes, policy.ReloadCharon)  # commands that await
 
 
+class SlowClaimDriver(transport.HsrpDriver):
+    """`--sabotage slow-takeover`: the HSRP driver claims each VIP `delay` seconds after the FSM said so (the
+    node is Active and says so meanwhile, but nobody reaches it); a release before then cancels the claim."""
+
+    def __init__(self, *args: Any, delay: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.delay = delay
+        self.held: dict[tuple[str, str], asyncio.TimerHandle] = {}
+
+    def execute(self, actions: list[fsm.Action]) -> None:
+        now: list[fsm.Action] = []
+        for action in actions:
+            if isinstance(action, fsm.ClaimVip | fsm.ReleaseVip):
+                held = self.held.pop((action.ifname, action.ip), None)
+                if held is not None:
+                    held.cancel()
+                if isinstance(action, fsm.ClaimVip):
+                    self.held[(action.ifname, action.ip)] = asyncio.get_running_loop().call_later(
+                        self.delay, self.claim, action)
+                    continue
+            now.append(action)
+        super().execute(now)
+
+    def claim(self, action: fsm.ClaimVip) -> None:
+        self.held.pop((action.ifname, action.ip), None)
+        super().execute([action])
+
+
 class Sidecar:
     """Glue between the pure HSRP router, the pure SSO policy, charon's ha plugin, RRI and the channel."""
 
@@ -95,6 +123,8 @@ class Sidecar:
 
     async def do_slow(self, command: Command) -> list[Command]:
         if isinstance(command, policy.AwaitVip):
+            if self.config.takeover_delay_ms:  # slow-takeover: the VIP comes that much later
+                await asyncio.sleep(self.config.takeover_delay_ms / 1000)
             for _ in range(VIP_WAIT[0]):
                 if self.policy.role != contract.ROLE_ACTIVE or vip_present(command.ip):
                     break
@@ -190,7 +220,9 @@ class Sidecar:
         endpoints = {}
         for (ifname, _number), grp in self.router.groups.items():
             endpoints.setdefault(ifname, transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version))
-        self.driver = transport.HsrpDriver(self.router, endpoints.values(), self.on_action)
+        delay = self.config.takeover_delay_ms / 1000
+        self.driver = SlowClaimDriver(self.router, endpoints.values(), self.on_action, delay=delay) if delay \
+            else transport.HsrpDriver(self.router, endpoints.values(), self.on_action)
         sock = self.channel.open()
         loop.add_reader(sock, self._read_sso, sock)
         stop = asyncio.Event()

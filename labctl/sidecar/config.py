@@ -143,10 +143,14 @@ class SidecarConfig:
     sequence_continuity: bool  # rekey CHILD_SAs on takeover (`*1`; off with the no-rekey sabotage)
     replay_interval: ReplayInterval
     rri: RriSettings
+    # `--sabotage slow-takeover`: claim the VIPs this long after becoming HSRP Active; left out of the JSON when 0
+    takeover_delay_ms: int = field(default=0, metadata={"omit_default": True})
     comment: str = field(default="", metadata={"key": "_comment"})
 
     def __post_init__(self) -> None:
         _freeze(self, "groups", tuple)
+        if self.takeover_delay_ms < 0:
+            raise ConfigError(f"takeover_delay_ms must not be negative, not {self.takeover_delay_ms}")
         if self.redundancy not in REDUNDANCY_MODES:
             raise ConfigError(f"redundancy must be one of {', '.join(REDUNDANCY_MODES)}, not {self.redundancy!r}")
         crypto = [g.network for g in self.groups if g.crypto]
@@ -201,10 +205,15 @@ def _key(f: dataclasses.Field) -> str:
     return f.metadata.get("key", f.name)
 
 
+def _omitted(obj: Any, f: dataclasses.Field) -> bool:
+    value = getattr(obj, f.name)
+    return (f.metadata.get("omit_none", False) and value is None) or \
+        (f.metadata.get("omit_default", False) and value == f.default)
+
+
 def _plain(obj: Any) -> Any:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {_key(f): _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if not (f.metadata.get("omit_none") and getattr(obj, f.name) is None)}
+        return {_key(f): _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj) if not _omitted(obj, f)}
     if isinstance(obj, tuple | list):
         return [_plain(v) for v in obj]
     if isinstance(obj, dict):
