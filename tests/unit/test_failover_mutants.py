@@ -5,6 +5,7 @@ Active, what every step is handed, the progress lines, and the way back. Written
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import SimpleNamespace as NS
 from typing import Any
 
 import pytest
@@ -144,6 +145,7 @@ class Topo:
     ha: Ha = field(default_factory=Ha)
     easyvpn: Any = None
     peers: list[str] = field(default_factory=list)
+    crypto: Any = field(default_factory=lambda: NS(ike_version=2, dpd=5000))
 
 
 class Node:

@@ -52,9 +52,11 @@ def test_attach_recovery_keeps_the_failovers_own_reasons() -> None:
 # ---------------------------------------------------------------- budget.py
 
 
-def topo(redundancy: str = "stateless", easyvpn_dpd: float | None = None, peers: tuple[str, ...] = ()) -> Any:
+def topo(redundancy: str = "stateless", easyvpn_dpd: float | None = None, peers: tuple[str, ...] = (),
+         ike_version: int = 2) -> Any:
     return NS(redundancy=redundancy, failover=NS(max_outage_ms=None, takeover_allowance=150),
-              ha=NS(hsrp=NS(hold=700)), crypto=NS(dpd=5000), peers=list(peers),
+              ha=NS(hsrp=NS(hold=700), ospf=None, rri=True), crypto=NS(dpd=5000, ike_version=ike_version),
+              peers=list(peers),
               easyvpn=NS(dpd=easyvpn_dpd) if easyvpn_dpd is not None else None)
 
 
@@ -214,4 +216,16 @@ def test_an_inside_following_rri_by_ospf_adds_the_dead_interval_in_words(redistr
     derived = "stateful: HSRP hold 700 ms + takeover allowance 150 ms"
     if budget_ms > 850:
         derived += (" + OSPF dead interval 1000 ms + reroute allowance 500 ms (the inside follows RRI by OSPF)")
+    assert budget.outage_budget(lab) == {"max_outage_ms": budget_ms, "derived_from": derived}
+
+
+@pytest.mark.parametrize(("lab", "budget_ms"), [
+    (topo("stateful"), 850.0),
+    (topo("stateful", ike_version=1), 1150.0),  # IKEv1: the post-takeover Quick Mode rekey
+    (topo("stateful", easyvpn_dpd=9000), 1150.0),  # Easy VPN clients rekey by Quick Mode too
+])
+def test_an_ikev1_takeover_adds_the_quick_mode_rekey_in_words(lab: Any, budget_ms: float) -> None:
+    derived = "stateful: HSRP hold 700 ms + takeover allowance 150 ms"
+    if budget_ms > 850:
+        derived += " + IKEv1 Quick Mode rekey allowance 300 ms"
     assert budget.outage_budget(lab) == {"max_outage_ms": budget_ms, "derived_from": derived}
