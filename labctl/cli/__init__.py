@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from labctl.cli import (  # noqa: F401  (importing a verb module registers the verb)
     capture,
+    clear,
+    debug,
     down,
     exec,
     faults,

@@ -15,6 +15,11 @@ WHAT (IOS words; unique prefixes work, e.g. `cry isa sa act`):
   crypto ipsec sa [active|standby]     CHILD SAs: idents, SPIs, counters
   crypto session [active|standby]      sessions per peer
   crypto ha                            VIPs used by IKE/IPsec
+  crypto isakmp sa detail              IKE SAs with algorithms, DH group, lifetime, capabilities
+  crypto session detail                per peer: IKE SA (lifetime), CHILD SAs with SPIs and counters
+  running-config                       the node's effective configuration in IOS form
+  ip route                             the routing table (C, S, O; RRI routes as S), any node
+  track                                interface tracking objects and the HSRP groups they decrement
 """
 
 

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from typing import Any
 
 from labctl.errors import LabctlError
+from labctl.sidecar.contract import RRI_PROTO
 from labctl.sidecar.sso import Redundancy
+from labctl.views.running_config import running_config
 
 COMMANDS = (
     "standby",
@@ -34,11 +36,17 @@ COMMANDS = (
     "crypto session active",
     "crypto session standby",
     "crypto ha",
+    "crypto isakmp sa detail",
+    "crypto session detail",
+    "running-config",
+    "ip route",
+    "track",
 )
-HA_ONLY = ("standby", "redundancy", "crypto ha")  # need the HSRP/SSO sidecar of an HA gateway
+HA_ONLY = ("standby", "redundancy", "crypto ha", "track")  # need the HSRP/SSO sidecar of an HA gateway
 HA_SYNC_PORT = 4510  # strongSwan ha plugin default (labctl does not change it)
 
-Live = dict[str, Any]  # {"node", "role", "sas", "sidecar", "interfaces", "plugins"}
+Live = dict[str, Any]  # {"node", "role", "sas", "sidecar", "interfaces", "plugins", "routes", "topology"}
+NEEDS_TOPOLOGY = ("running-config", "crypto isakmp sa detail", "crypto session detail")
 
 
 # ---------------------------------------------------------------------------------------- parsing the command
@@ -535,6 +543,242 @@ def redundancy(live: Live, _which: str | None = None) -> tuple[dict[str, Any], s
     return data, "\n".join(lines) + "\n"
 
 
+# ---------------------------------------------------------------------------------------- crypto detail views
+IKE_CODES = ["Codes: C - IKE configuration mode, D - Dead Peer Detection",
+             "       K - Keepalives, N - NAT-traversal",
+             "       X - IKE Extended Authentication",
+             "       psk - Preshared key, rsig - RSA signature",
+             "       renc - RSA encryption"]
+_IKE_ENCR = {"AES_CBC": "aes", "3DES_CBC": "3des", "DES_CBC": "des", "AES_GCM_16": "aes-gcm", "AES_GCM_12": "aes-gcm",
+             "AES_GCM_8": "aes-gcm", "AES_CTR": "aes-ctr", "CHACHA20_POLY1305": "chacha20"}
+_IKE_HASH = {"HMAC_SHA1_96": "sha", "HMAC_SHA2_256_128": "sha256", "HMAC_SHA2_384_192": "sha384",
+             "HMAC_SHA2_512_256": "sha512", "HMAC_MD5_96": "md5", "PRF_HMAC_SHA2_256": "sha256"}
+_DH = {"MODP_768": 1, "MODP_1024": 2, "MODP_1536": 5, "MODP_2048": 14, "MODP_3072": 15, "MODP_4096": 16,
+       "MODP_6144": 17, "MODP_8192": 18, "ECP_256": 19, "ECP_384": 20, "ECP_521": 21, "MODP_2048_256": 24,
+       "CURVE_25519": 31, "CURVE_448": 32}
+
+
+def _ike_encr(sa: dict[str, Any]) -> str:
+    alg = (sa.get("encr_alg") or "").upper()
+    word = _IKE_ENCR.get(alg, alg.lower() or "?")
+    size = sa.get("encr_keysize")
+    return f"{word}{size}" if size and word.startswith("aes") and size != "128" else word
+
+
+def _capabilities(sa: dict[str, Any], topo: dict[str, Any] | None) -> str:
+    """IOS `Cap.`: D when DPD is configured (topology), N when the SA runs NAT-T (UDP-encapsulated ESP)."""
+    caps = ""
+    crypto = (topo or {}).get("crypto") or {}
+    dpd = str(crypto.get("dpd") or "0")
+    if dpd not in ("0", "0ms"):
+        caps += "D"
+    if any(c.get("encap") for c in sa["child_sas"]) or sa.get("local_port") == "4500":
+        caps += "N"
+    if sa.get("remote_vips") or sa.get("local_vips"):
+        caps += "C"
+    return caps
+
+
+def _auth_word(topo: dict[str, Any] | None) -> str:
+    """Every connection labctl renders authenticates with a pre-shared key (swanctl `auth = psk`)."""
+    return "psk" if topo else "?"
+
+
+def isakmp_sa_detail(live: Live, _which: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    topo = live.get("topology")
+    rows = []
+    for sa in live["sas"]:
+        rows.append({"conn_id": sa.get("uniqueid"), "local": sa.get("local_host"), "remote": sa.get("remote_host"),
+                     "status": ike_status(sa), "encr": _ike_encr(sa),
+                     "hash": _IKE_HASH.get((sa.get("integ_alg") or "").upper(), (sa.get("integ_alg") or "").lower()),
+                     "auth": _auth_word(topo), "dh": _DH.get((sa.get("dh_group") or "").upper(), sa.get("dh_group")),
+                     "lifetime": sa.get("rekey_time") or None, "capabilities": _capabilities(sa, topo),
+                     "strongswan_state": sa.get("state"), "ike_version": sa.get("version"),
+                     "local_id": sa.get("local_id"), "remote_id": sa.get("remote_id"),
+                     "initiator_spi": sa.get("initiator_spi"), "responder_spi": sa.get("responder_spi")})
+    lines = [*IKE_CODES, "", "IPv4 Crypto ISAKMP SA", "",
+             f"{'C-id':<5} {'Local':<15} {'Remote':<15} {'I-VRF':<6} {'Status':<7} {'Encr':<8} {'Hash':<7} "
+             f"{'Auth':<5} {'DH':<3} {'Lifetime':<9} Cap."]
+    for r in rows:
+        lifetime = hms(r["lifetime"]) if r["lifetime"] else ""
+        lines += [f"{r['conn_id'] or '':<5} {r['local'] or '':<15} {r['remote'] or '':<15} {'':<6} {r['status']:<7} "
+                  f"{r['encr']:<8} {r['hash'] or '':<7} {r['auth']:<5} {r['dh'] or '':<3} {lifetime:<9} "
+                  f"{r['capabilities']}".rstrip(),
+                  f"       Engine-id:Conn-id =  SW:{r['conn_id']}"]
+        if r["status"] == "STDBY":
+            lines.append("       ! labctl: ha-synced copy (strongSwan state PASSIVE)")
+        lines.append("")
+    if rows:
+        lines.append("! labctl: Lifetime = time to the next IKE rekey (strongSwan rekey-time)")
+    return rows, "\n".join(lines) + "\n"
+
+
+def crypto_session_detail(live: Live, which: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    topo = live.get("topology")
+    data, summary = crypto_session(live, which)
+    by_peer = {(d["peer"], d["ike_sa"]["name"]): d for d in data}
+    lines = ["Crypto session current status", "",
+             "Code: C - IKE Configuration mode, D - Dead Peer Detection",
+             "K - Keepalives, N - NAT-traversal, X - IKE Extended Authentication", ""]
+    for sa in _selected(live["sas"], which):
+        entry = by_peer.get((sa.get("remote_host"), sa.get("name")), {})
+        ifname = _interface_of(live, sa.get("local_host"))
+        uptime = hms(sa.get("established")) if sa.get("established") else None
+        children = []
+        for child in sa["child_sas"]:
+            children.append({"name": child.get("name"), "uniqueid": child.get("uniqueid"), "state": child.get("state"),
+                             "spi_in": child.get("spi_in"), "spi_out": child.get("spi_out"),
+                             "packets_in": child["packets_in"], "packets_out": child["packets_out"],
+                             "bytes_in": child["bytes_in"], "bytes_out": child["bytes_out"],
+                             "life_time": child.get("life_time"), "rekey_time": child.get("rekey_time")})
+        entry.update({"uptime": sa.get("established"), "phase1_id": sa.get("remote_id"),
+                      "capabilities": _capabilities(sa, topo), "lifetime": sa.get("rekey_time") or None,
+                      "child_sas": children})
+        lines += [f"Interface: {ifname}"]
+        if uptime:
+            lines.append(f"Uptime: {uptime}")
+        lines += [f"Session status: {_session_status(sa)}",
+                  f"Peer: {sa.get('remote_host')} port {sa.get('remote_port')} fvrf: (none) ivrf: (none)"]
+        if sa.get("remote_id"):
+            lines.append(f"      Phase1_id: {sa.get('remote_id')}")
+        ike_up = entry.get("ike_sa", {}).get("status", "?")
+        lines += [f"  IKE SA: local {sa.get('local_host')}/{sa.get('local_port')} remote "
+                  f"{sa.get('remote_host')}/{sa.get('remote_port')} {ike_up}",
+                  f"          Capabilities:{entry['capabilities'] or '(none)'} connid:{sa.get('uniqueid')} "
+                  + (f"lifetime:{hms(entry['lifetime'])}" if entry["lifetime"] else "lifetime:(none)")]
+        for child in sa["child_sas"]:
+            for lt in child["local_ts"] or ["0.0.0.0/0"]:
+                for rt in child["remote_ts"] or ["0.0.0.0/0"]:
+                    lines.append(f"  IPSEC FLOW: permit ip {flow_side(lt)} {flow_side(rt)}")
+            life = child.get("life_time")
+            life_text = f" life (sec) {life}" if life else ""
+            lines += ["        Active SAs: 2, origin: crypto map",
+                      f"        Inbound:  #pkts dec'ed {child['packets_in']}{life_text}, "
+                      f"spi {ios_spi(child.get('spi_in'))}",
+                      f"        Outbound: #pkts enc'ed {child['packets_out']}{life_text}, "
+                      f"spi {ios_spi(child.get('spi_out'))}",
+                      f"        ! labctl: CHILD_SA {child.get('name')} #{child.get('uniqueid')} {child.get('state')}, "
+                      f"{child['bytes_in']} bytes in, {child['bytes_out']} bytes out"]
+        lines.append("")
+    return list(by_peer.values()), "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- show ip route
+def routes_from_ip(text: str) -> list[dict[str, Any]]:
+    """`ip -4 route show` -> [{dest, via, dev, proto, metric, nexthops}] (a `nexthop` line joins the route above)."""
+    routes: list[dict[str, Any]] = []
+    for raw in text.splitlines():
+        if not raw.strip():
+            continue
+        words = raw.split()
+        if raw[:1].isspace() and words[0] == "nexthop" and routes:
+            hop = dict(zip(words[1::2], words[2::2], strict=False))
+            routes[-1]["nexthops"].append({"via": hop.get("via"), "dev": hop.get("dev")})
+            continue
+        kind = None
+        if words[0] in ("blackhole", "unreachable", "prohibit", "throw", "local", "broadcast", "multicast"):
+            kind, words = words[0], words[1:]
+        dest = "0.0.0.0/0" if words[0] == "default" else words[0]
+        if "/" not in dest:
+            dest += "/32"
+        opts = dict(zip(words[1::2], words[2::2], strict=False))
+        routes.append({"dest": dest, "type": kind, "via": opts.get("via"), "dev": opts.get("dev"),
+                       "proto": opts.get("proto", "boot"), "metric": int(opts["metric"]) if
+                       opts.get("metric", "").isdigit() else None, "src": opts.get("src"), "nexthops": []})
+    return routes
+
+
+IP_ROUTE_CODES = ["Codes: C - connected, S - static, O - OSPF, E2 - OSPF external type 2,",
+                  "       * - candidate default"]
+
+
+def route_code(route: dict[str, Any]) -> str:
+    proto = route["proto"]
+    if proto == "kernel":
+        code = "C"
+    elif proto in ("ospf", "zebra", "188"):
+        code = "O"
+    else:
+        code = "S"  # static, boot, dhcp, RRI (77): IOS installs RRI routes as static
+    if route["dest"] == "0.0.0.0/0":
+        code += "*"
+    return code
+
+
+def _route_text(route: dict[str, Any], code: str) -> list[str]:
+    dest = route["dest"]
+    if route["type"]:
+        return [f"{code:<5}{dest} is {route['type']}"]
+    admin = {"C": None, "O": 110}.get(code.rstrip("*"), 1)
+    metric = route["metric"] if code.startswith("O") else 0
+    hops = route["nexthops"] or [{"via": route["via"], "dev": route["dev"]}]
+    lines = []
+    for i, hop in enumerate(hops):
+        lead = f"{code:<5}{dest} " if i == 0 else " " * (6 + len(dest))
+        if hop["via"] is None:
+            lines.append(f"{lead}is directly connected, {hop['dev']}")
+        else:
+            metric_text = f"[{admin}/{metric}] " if metric is not None else f"[{admin}] "
+            lines.append(f"{lead}{metric_text}via {hop['via']}" + (f", {hop['dev']}" if hop["dev"] else ""))
+    if route["proto"] == RRI_PROTO:
+        lines.append("      ! labctl: reverse route injection (RRI), kernel proto " + RRI_PROTO)
+    return lines
+
+
+def ip_route(live: Live, _which: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    routes = sorted(live.get("routes") or [], key=lambda r: (ipaddress.ip_network(r["dest"], strict=False).prefixlen
+                                                             == 0, ipaddress.ip_network(r["dest"], strict=False)))
+    default = next((r for r in routes if r["dest"] == "0.0.0.0/0" and r["via"]), None)
+    lines = [*IP_ROUTE_CODES, "",
+             f"Gateway of last resort is {default['via']} to network 0.0.0.0" if default
+             else "Gateway of last resort is not set", ""]
+    data = []
+    for route in routes:
+        code = route_code(route)
+        data.append({**route, "code": code.rstrip("*"), "candidate_default": code.endswith("*"),
+                     "rri": route["proto"] == RRI_PROTO})
+        lines += _route_text(route, code)
+    return data, "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- show track
+def _last_track_change(side: dict[str, Any], network: str) -> float | None:
+    changes = [e["time"] for e in side.get("events", []) if e.get("kind") == "track"
+               and str(e.get("detail", "")).startswith(f"{network} ")]
+    return max(changes) if changes else None
+
+
+def track(live: Live, _which: str | None = None) -> tuple[list[dict[str, Any]], str]:
+    """Interface tracking objects as IOS numbers them (one per tracked interface, in configuration order)."""
+    side = live["sidecar"]
+    groups = side.get("hsrp", [])
+    ifname_of = {g["network"]: g["interface"] for g in groups}
+    objects: dict[str, dict[str, Any]] = {}
+    for g in groups:
+        for network, state in g.get("track", {}).items():
+            obj = objects.setdefault(network, {"number": len(objects) + 1, "network": network,
+                                               "interface": ifname_of.get(network, network), "up": state["up"],
+                                               "tracked_by": []})
+            obj["tracked_by"].append({"interface": g["interface"], "group": g["group"],
+                                      "decrement": state["decrement"], "priority": g["priority"],
+                                      "effective_priority": g["effective_priority"]})
+    lines = []
+    now = side.get("time")
+    for obj in objects.values():
+        last = _last_track_change(side, obj["network"])
+        obj["last_change"] = last
+        lines += [f"Track {obj['number']} (via HSRP)",
+                  f"  Interface {obj['interface']} line-protocol",
+                  f"  Line protocol is {'Up' if obj['up'] else 'Down'}"]
+        if last is not None and now:
+            lines.append(f"    last change {hms(now - last)}")
+        lines.append("  Tracked by:")
+        lines += [f"    HSRP {t['interface']} {t['group']} decrement {t['decrement']} "
+                  f"(priority {t['effective_priority']}, configured {t['priority']})" for t in obj["tracked_by"]]
+    if not objects:
+        lines.append("! no interface tracking configured (ha.interfaces[].track)")
+    return list(objects.values()), "\n".join(lines) + "\n"
+
 # ---------------------------------------------------------------------------------------- dispatch
 VIEWS: dict[str, Callable[[Live, str | None], tuple[Any, str]]] = {
     "standby": standby,
@@ -545,6 +789,11 @@ VIEWS: dict[str, Callable[[Live, str | None], tuple[Any, str]]] = {
     "crypto ipsec sa": ipsec_sa,
     "crypto session": crypto_session,
     "crypto ha": crypto_ha,
+    "crypto isakmp sa detail": isakmp_sa_detail,
+    "crypto session detail": crypto_session_detail,
+    "running-config": running_config,
+    "ip route": ip_route,
+    "track": track,
 }
 
 
