@@ -4,9 +4,11 @@ Procedure: the lab must be whole; the judge records what the sessions hold; star
 directions); a baseline; inject the fault; wait until a gateway is Active again (a takeover when the
 fault should move the Active) and the judge's convergence condition holds; let it run a little longer
 (the post-takeover rekey happens then); stop the probes; read who is Active and where the RRI routes
-are; the judge records the sessions again and turns it all into the verdict. `failover_and_back` then
-judges the way back (undo, preempt) with the same procedure. Who judges is pluggable (`judges/`): the
-remote peer of a site-to-site lab, or every Easy VPN client of a remote-access lab.
+are; the judge records the sessions again, each of its parties shows its IKE SA still works (a CHILD_SA
+rekey answered through the new Active: `judges/liveness.py`), and the judge turns it all into the
+verdict. `failover_and_back` then judges the way back (undo, preempt) with the same procedure. Who judges
+is pluggable (`judges/`): the remote peer of a site-to-site lab, or every Easy VPN client of a
+remote-access lab.
 """
 
 from __future__ import annotations
@@ -196,6 +198,10 @@ def failover(
     verdict.timeline["probe_end"] = probe_window(probes, results)[1]
     record_final_state(lab, verdict, taken_over_by)
     judge.record_after(verdict)
+    check_liveness = getattr(judge, "liveness", None)  # a judge without it (test doubles) skips the step
+    if check_liveness is not None:
+        progress("liveness: each party rekeys its CHILD_SA through the Active")
+        check_liveness(verdict)
     judge.judge(verdict, results, expect_move)
     note_no_takeover(verdict, chosen)
     if recover and not verdict.is_recovery:

@@ -11,6 +11,8 @@ from typing import Any
 
 from labctl.experiment.probe import ProbeResult
 
+LIVENESS_TIMEOUT = 6.0  # seconds a judging party's CHILD_SA rekey may take to be answered through the new Active
+
 
 @dataclass
 class Verdict:
@@ -44,6 +46,9 @@ class Verdict:
     max_loss_percent: float | None = None  # post-outage loss allowed per direction (None: not judged)
     loss: dict[str, dict[str, Any]] = field(default_factory=dict)  # per direction: in the outage / after it
     actives_after: list[str] | None = None  # every gateway HSRP Active at the end (None: not read)
+    # per judging party (the peer, each client): its CHILD_SA rekey after the takeover was answered?
+    # {party: {"answered": bool, "ms": float | None, "detail": str}}; empty: not checked (see notes)
+    liveness: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def is_recovery(self) -> bool:
@@ -119,6 +124,14 @@ def active_reasons(verdict: Verdict) -> list[str]:
         return [f"{len(verdict.actives_after)} gateways HSRP Active at the end: "
                 f"{', '.join(verdict.actives_after)} (exactly one must be)"]
     return []
+
+
+def liveness_reasons(verdict: Verdict) -> list[str]:
+    """Every judging party whose IKE exchange (a CHILD_SA rekey it started after the takeover) was not
+    answered: the IKE SA is held but does not work through the new Active."""
+    return [f"IKE SA does not work through the new Active: {party}'s CHILD_SA rekey got no answer within "
+            f"{LIVENESS_TIMEOUT:g} s ({check.get('detail') or 'no detail'})"
+            for party, check in verdict.liveness.items() if not check.get("answered")]
 
 
 def outage_reasons(verdict: Verdict) -> list[str]:

@@ -38,3 +38,10 @@ def log_since(node: NodeHandle, offset: int) -> str:
 def log_tail(node: NodeHandle, size: int) -> str:
     code, out = node.exec(["tail", "-c", str(size), CHARON_LOG], timeout=3)
     return out if code == 0 else ""
+
+
+def rekey_child(node: NodeHandle, child: str) -> tuple[bool, str]:
+    """Ask charon to rekey the CHILD_SA(s) named `child` (`swanctl --rekey --child`): charon queues the
+    exchange and answers at once; (accepted, swanctl's output)."""
+    code, out = node.exec(["swanctl", "--rekey", "--child", child], timeout=5)
+    return code == 0, out.strip()

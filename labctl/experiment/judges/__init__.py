@@ -2,8 +2,9 @@
 
 A judge records what the sessions' far ends hold before the fault, names the probes it needs, says when
 the lab has converged, records what they hold afterwards, and turns all of that into verdict fields and
-reasons with a pure function (unit-tested without a lab). `peer`: a site-to-site remote peer; `clients`:
-every connected Easy VPN client.
+reasons with a pure function (unit-tested without a lab). In between, it shows the sessions still work:
+every party rekeys its CHILD_SA through the new Active (`liveness`). `peer`: a site-to-site remote peer;
+`clients`: every connected Easy VPN client.
 """
 
 from __future__ import annotations
@@ -34,6 +35,10 @@ class Judge(Protocol):
 
     def record_after(self, verdict: Verdict) -> None:
         """Read the sessions once things settled."""
+
+    def liveness(self, verdict: Verdict) -> None:
+        """After `record_after`: each judging party starts an IKE exchange only the Active can answer (a
+        CHILD_SA rekey, `judges/liveness.py`) and `verdict.liveness` says whether it was answered."""
 
     def judge(self, verdict: Verdict, results: dict[str, ProbeResult], expect_move: bool) -> None:
         """Fill in the outcome and the reasons from what was recorded (no lab access)."""

@@ -10,6 +10,7 @@ from labctl.agent.probe import PORT
 from labctl.errors import LabctlError
 from labctl.experiment import verdict as shared
 from labctl.experiment.events import count_log_events
+from labctl.experiment.judges import liveness
 from labctl.experiment.probe import ProbeResult, TrafficProbe
 from labctl.experiment.verdict import Verdict
 from labctl.lab import RunningLab
@@ -19,6 +20,8 @@ CONVERGENCE = ("traffic did not flow both ways between the inside host and every
                "gateway")
 RRI_MISSING = ("RRI: new active {holder} has no route to client(s) {routes} "
                "(reverse-route remote-peer did not follow the takeover)")
+CHILD = "ez"  # every client's CHILD_SA (render/templates/swanctl-client.conf.j2)
+CLIENT_IKE_VERSION = 1  # Easy VPN: IKEv1 aggressive mode + XAuth
 CHILD_ORDER = ["lost", "renegotiated", "rekeyed", "same"]  # worst first: the lab's child_sa is its worst client's
 
 
@@ -34,6 +37,18 @@ def readdressed(before: dict[str, dict[str, Any]], after: dict[str, dict[str, An
 
 def installed(sa: dict[str, Any]) -> set[tuple[str, str]]:
     return {(c["spi_in"], c["spi_out"]) for c in sa.get("child_sas", []) if c.get("state") == "INSTALLED"}
+
+
+def rekey_targets(before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]]) -> list[liveness.Target]:
+    """The liveness rekey of each client connected before the fault that holds an IKE SA with an installed
+    CHILD_SA now (its node is filled in by the caller)."""
+    targets = []
+    for name in before:
+        sa = (after.get(name) or {}).get("ike_sa") or {}
+        if sa and installed(sa):
+            targets.append(liveness.Target(name, None, CHILD, {k: sa.get(k) for k in liveness.IKE_KEYS},
+                                           installed(sa), CLIENT_IKE_VERSION))
+    return targets
 
 
 def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
@@ -77,6 +92,7 @@ def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, 
     reasons += shared.outage_reasons(verdict)
     reasons += shared.loss_reasons(verdict)
     reasons += shared.active_reasons(verdict)
+    reasons += shared.liveness_reasons(verdict)
     if verdict.new_active and verdict.rri:
         want = sorted({str(c.get("virtual_ip")) for c in after.values() if c.get("virtual_ip")})
         reasons += shared.rri_reasons(verdict, want, RRI_MISSING)
@@ -140,6 +156,22 @@ class ClientsJudge:
         verdict.sa_after = [self.after[name] for name in self.before if name in self.after]
         self.logs = {name: count_log_events(charon.log_since(self.lab.node(name), offset))
                      for name, offset in self.log_offsets.items()}
+
+    def liveness(self, verdict: Verdict) -> None:
+        """Every client connected before the fault and still holding an IKE SA rekeys its CHILD_SA, all
+        at once."""
+        note = liveness.skip_note(verdict)
+        if note is not None:
+            verdict.notes.append(note)
+            return
+        targets = rekey_targets(self.before, self.after)
+        skipped = [name for name in self.before if name not in {t.party for t in targets}]
+        if skipped:
+            verdict.notes.append(f"liveness not checked for {', '.join(skipped)}: no IKE SA with an installed "
+                                 "CHILD_SA after the fault")
+        for target in targets:
+            target.node = self.lab.node(target.party)
+        verdict.liveness = liveness.measure(targets)
 
     def judge(self, verdict: Verdict, results: dict[str, ProbeResult], expect_move: bool) -> None:
         judge(verdict, self.before, self.after, results, self.logs, expect_move)

@@ -10,6 +10,7 @@ from typing import Any
 from labctl.errors import LabctlError
 from labctl.experiment import verdict as shared
 from labctl.experiment.events import count_log_events
+from labctl.experiment.judges import liveness
 from labctl.experiment.probe import ProbeResult, TrafficProbe
 from labctl.experiment.verdict import Verdict
 from labctl.lab import RunningLab
@@ -19,6 +20,7 @@ CONVERGENCE = "traffic did not flow both ways with an Active gateway and an inst
 RRI_MISSING = ("RRI: new active {holder} has no injected route to {routes} "
                "(reverse route injection did not follow the takeover)")
 PROBE = "tunnel"
+CHILD = "net"  # the peer's CHILD_SA (render/templates/swanctl-peer.conf.j2)
 
 
 @dataclass
@@ -70,6 +72,14 @@ def classify(before: list[SaIdentity], after: list[SaIdentity], log: dict[str, i
     return ike_preserved, "rekeyed"
 
 
+def rekey_candidate(before: list[SaIdentity], after: list[SaIdentity]) -> SaIdentity | None:
+    """The IKE SA whose CHILD_SA the peer rekeys for liveness: the one it kept through the fault, else the
+    one now carrying an installed CHILD_SA (stateless: re-negotiated); None when there is none."""
+    carrying = [sa for sa in after if sa.installed_spis()]
+    kept = next((sa for sa in carrying if before and sa.same_ike(before[0])), None)
+    return kept or (carrying[0] if carrying else None)
+
+
 def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected: list[str],
           rri_enabled_in_topology: bool) -> None:
     """Fill in the outcome and the reasons for a fail (pure: from what was measured; `ike_sa_preserved`,
@@ -93,6 +103,7 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     reasons += over
     reasons += shared.loss_reasons(verdict)
     reasons += shared.active_reasons(verdict)
+    reasons += shared.liveness_reasons(verdict)
     replays = verdict.peer_log.get("replay_drops", 0)
     moved = verdict.new_active is not None and verdict.new_active != verdict.old_active
     if stateful and moved and verdict.ike_sa_preserved and verdict.child_sa == "same" and replays:
@@ -149,6 +160,20 @@ class PeerJudge:
         self.after = self.sas()
         verdict.sa_after = [asdict(sa) for sa in self.after]
         verdict.peer_log = count_log_events(charon.log_since(self.lab.node(self.peer), self.log_offset))
+
+    def liveness(self, verdict: Verdict) -> None:
+        """The peer rekeys its CHILD_SA through whoever is Active now (the IKE SA it holds since the fault)."""
+        note = liveness.skip_note(verdict)
+        sa = rekey_candidate(self.before, self.after)
+        if note is not None or sa is None:
+            verdict.notes.append(note or "liveness not checked: the peer holds no established IKE SA with an "
+                                 "installed CHILD_SA")
+            return
+        target = liveness.Target(self.peer, self.lab.node(self.peer), CHILD,
+                                 {"uniqueid": sa.uniqueid, "initiator_spi": sa.initiator_spi,
+                                  "responder_spi": sa.responder_spi},
+                                 sa.installed_spis(), self.lab.topo.crypto.ike_version)
+        verdict.liveness = liveness.measure([target])
 
     def judge(self, verdict: Verdict, results: dict[str, ProbeResult], expect_move: bool) -> None:
         verdict.ike_sa_preserved, verdict.child_sa = classify(self.before, self.after, verdict.peer_log)
