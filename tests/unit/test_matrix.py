@@ -62,8 +62,10 @@ def test_shipped_quick_matrix_has_the_ci_cells() -> None:
     assert [c.id for c in matrix.cells] == [
         "dual/node-kill/stateful/default", "dual/node-kill/stateless/default",
         "dual/node-kill/stateful/default/no-sync", "dual/node-kill/stateful/default/no-rekey",
-        "dual/node-kill/stateful/default/no-rri"]
-    assert [c.expect.verdict for c in matrix.cells] == ["pass", "pass", "fail", "fail", "fail"]
+        "dual/node-kill/stateful/default/no-rri", "dual/node-kill/stateful/default/slow-takeover",
+        "dual/node-kill/stateful/default/lossy-takeover", "dual/node-kill/stateful/default/mute-ike"]
+    assert [c.expect.verdict for c in matrix.cells] == ["pass", "pass"] + ["fail"] * 6
+    assert [c.expect.reason for c in matrix.cells][-3:] == ["outage", "steady loss", "IKE SA does not work"]
     assert {c.lab for c in matrix.cells} == {"dual"}
 
 
