@@ -180,6 +180,8 @@ def charon_line(line: str) -> dict[str, Any] | None:
 
 
 def _is_ike(text: str) -> bool:
+    if "CHILD_SA" in text:
+        return False
     return "IKE_SA" in text or "heartbeat" in text or "segment" in text or "keymat" in text or "nodes peer" in text
 
 

@@ -321,6 +321,6 @@ def _peer(live: Live) -> list[str]:
 def running_config(live: Live, _which: str | None = None) -> tuple[dict[str, Any], str]:
     """(JSON data, IOS text) of `show running-config` for an HA gateway or a peer."""
     lines = _gateway(live) if live.get("role") == "ha-gateway" else _peer(live)
-    body = "\n".join(lines[3:]) + "\n"  # IOS counts the bytes after the `Current configuration` line
+    body = "\n".join(lines[2:]) + "\n"  # IOS counts the bytes after the `Current configuration` line
     text = "\n".join([*lines[:2], f"Current configuration : {len(body.encode())} bytes", *lines[2:]]) + "\n"
     return {"node": live["node"], "lines": text.splitlines()}, text

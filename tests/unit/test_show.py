@@ -273,3 +273,100 @@ def test_status_rows_fit_80_columns_with_the_short_words_and_nothing_truncated()
     assert len(lines) == 2 + len(rows)
     assert all(len(line.rstrip()) <= 80 for line in lines)
     assert "…" not in "".join(line for line in lines if "/" not in line)  # rich truncated no column
+
+
+# ------------------------------------------------------------------------------------------ issue 13 commands
+@pytest.mark.parametrize(("words", "expected"), [
+    (["sh", "run"][1:], ("running-config", None)),
+    (["ip", "ro"], ("ip route", None)),
+    (["tr"], ("track", None)),
+    (["cry", "isa", "sa", "det"], ("crypto isakmp sa detail", None)),
+    (["cry", "sess", "det"], ("crypto session detail", None)),
+    (["cry", "sess", "stand"], ("crypto session", "standby")),
+])
+def test_parse_command_new_words(words: list[str], expected: tuple[str, str | None]) -> None:
+    assert show.parse_command(words) == expected
+
+
+def test_ip_route_codes_rri_and_last_resort() -> None:
+    node = live("gw1")
+    node["routes"] = show.routes_from_ip((FIXTURES / "gw1-route.txt").read_text())
+    out = show.render(node, "ip route")[1].splitlines()
+    assert "Gateway of last resort is 198.51.100.1 to network 0.0.0.0" in out
+    assert out[out.index("") + 3:] == [
+        "C    10.1.0.0/24 is directly connected, eth0",
+        "S    10.2.0.0/24 is directly connected, ipsec0",
+        "      ! labctl: reverse route injection (RRI), kernel proto 77",
+        "C    10.9.0.0/24 is directly connected, eth2",
+        "S    10.64.0.0/24 [1/0] via 10.1.0.20, eth0",
+        "C    198.51.100.0/24 is directly connected, eth1",
+        "S*   0.0.0.0/0 [1/0] via 198.51.100.1, eth1"]
+    data, _ = show.render(node, "ip route")
+    assert [r["dest"] for r in data if r["rri"]] == ["10.2.0.0/24"]
+
+
+def test_ip_route_ospf_with_two_next_hops_on_a_router() -> None:
+    node = {"node": "r1", "role": "router", "routes": show.routes_from_ip((FIXTURES / "router-route.txt").read_text())}
+    out = show.render(node, "ip route")[1].splitlines()
+    assert "Gateway of last resort is not set" in out
+    assert out[-4:] == ["O    10.2.0.0/24 [110/20] via 10.1.0.11, eth0",
+                        "                 [110/20] via 10.1.0.12, eth0",
+                        "C    10.64.0.0/24 is directly connected, eth1",
+                        "O    198.51.100.0/24 [110/20] via 10.1.0.11, eth0"]
+
+
+def test_show_track_lists_each_tracked_interface_and_its_groups() -> None:
+    node = live("gw1")
+    node["sidecar"] = node["sidecar"] | {"events": [*node["sidecar"]["events"], {
+        "time": node["sidecar"]["time"] - 65, "kind": "track", "detail": "inside (eth0) line protocol up"}]}
+    node["sidecar"]["hsrp"][0]["track"]["inside"]["up"] = False
+    out = show.render(node, "track")[1]
+    assert out == ("Track 1 (via HSRP)\n  Interface eth0 line-protocol\n  Line protocol is Down\n"
+                   "    last change 00:01:05\n  Tracked by:\n"
+                   "    HSRP eth1 1 decrement 150 (priority 110, configured 110)\n"
+                   "Track 2 (via HSRP)\n  Interface eth1 line-protocol\n  Line protocol is Up\n  Tracked by:\n"
+                   "    HSRP eth0 2 decrement 150 (priority 110, configured 110)\n")
+    with pytest.raises(LabctlError, match="runs no HSRP"):
+        text("peer", "track")
+
+
+def test_isakmp_sa_detail_active_and_standby() -> None:
+    node = live("gw1")
+    node["topology"] = {"crypto": {"dpd": "5000ms"}}
+    lines = show.render(node, "crypto isakmp sa detail")[1].splitlines()
+    assert lines[0] == "Codes: C - IKE configuration mode, D - Dead Peer Detection"
+    header = lines.index("IPv4 Crypto ISAKMP SA") + 2
+    assert lines[header].split() == ["C-id", "Local", "Remote", "I-VRF", "Status", "Encr", "Hash", "Auth", "DH",
+                                     "Lifetime", "Cap."]
+    assert lines[header + 1].split() == ["1", "10.51.0.3", "10.51.0.50", "ACTIVE", "aes256", "sha256", "psk", "14",
+                                         "03:49:35", "DN"]
+    assert lines[header + 2] == "       Engine-id:Conn-id =  SW:1"
+    standby = live("gw2")
+    standby["topology"] = node["topology"]
+    rows, out = show.render(standby, "crypto isakmp sa detail")
+    assert rows[0]["status"] == "STDBY" and rows[0]["strongswan_state"] == "PASSIVE" and rows[0]["lifetime"] is None
+    assert "       ! labctl: ha-synced copy (strongSwan state PASSIVE)\n" in out
+
+
+def test_crypto_session_detail_has_lifetime_spis_and_counters() -> None:
+    node = live("gw1")
+    node["topology"] = {"crypto": {"dpd": "5000ms"}}
+    data, out = show.render(node, "crypto session detail")
+    assert ("Interface: eth1\nUptime: 00:00:57\nSession status: UP-ACTIVE\n"
+            "Peer: 10.51.0.50 port 4500 fvrf: (none) ivrf: (none)\n      Phase1_id: peer.example\n"
+            "  IKE SA: local 10.51.0.3/4500 remote 10.51.0.50/4500 Active\n"
+            "          Capabilities:DN connid:1 lifetime:03:49:35\n"
+            "  IPSEC FLOW: permit ip 10.52.0.0/255.255.255.0 10.53.0.0/255.255.255.0\n"
+            "        Active SAs: 2, origin: crypto map\n"
+            f"        Inbound:  #pkts dec'ed 6 life (sec) 3903, spi 0x{SPI_GW_IN.upper()}({int(SPI_GW_IN, 16)})\n"
+            f"        Outbound: #pkts enc'ed 6 life (sec) 3903, spi 0x{SPI_GW_OUT.upper()}({int(SPI_GW_OUT, 16)})\n"
+            "        ! labctl: CHILD_SA net #1 INSTALLED, 504 bytes in, 504 bytes out\n") in out
+    assert data[0]["child_sas"][0]["spi_in"] == SPI_GW_IN and data[0]["lifetime"] == 13775
+
+
+def test_routes_parser_keeps_proto_metric_and_next_hops() -> None:
+    routes = show.routes_from_ip((FIXTURES / "router-route.txt").read_text())
+    assert routes[1] == {"dest": "10.2.0.0/24", "type": None, "via": None, "dev": None, "proto": "ospf", "metric": 20,
+                         "src": None, "nexthops": [{"via": "10.1.0.11", "dev": "eth0"},
+                                                   {"via": "10.1.0.12", "dev": "eth0"}]}
+    assert show.routes_from_ip("blackhole 10.9.9.0/24 proto static\n")[0]["type"] == "blackhole"
