@@ -86,6 +86,11 @@ def test_node_kill_of_the_active_passes_with_the_ike_sa_preserved(labs: Labs, do
     assert verdict.new_active != verdict.old_active
     assert all(ms > 0 for ms in verdict.outage_ms.values()) and len(verdict.outage_ms) == 2
     assert verdict.peer_log["new_ike_sa"] == 0
+    # liveness: the peer's own CHILD_SA rekey was answered through the new Active, under the same IKE SA
+    peer = next(iter(load(topology_path()).peers))
+    assert verdict.liveness[peer]["answered"] is True, verdict.liveness
+    assert 0 <= verdict.liveness[peer]["ms"] < 6000
+    assert "parsed CREATE_CHILD_SA response" in verdict.liveness[peer]["detail"]
 
 
 def test_outside_link_down_passes(labs: Labs, docker_client) -> None:
@@ -107,6 +112,7 @@ def test_recovery_with_preempt_is_judged_and_keeps_the_ike_sa(labs: Labs, docker
     assert back["ike_sa_preserved"] is True and back["peer_log"]["new_ike_sa"] == 0
     assert back["converged"] and all(ms > 0 for ms in back["outage_ms"].values())
     assert verdict.ike_sa_preserved is True and verdict.active_after == verdict.old_active
+    assert all(check["answered"] for check in back["liveness"].values()) and back["liveness"], back["liveness"]
 
 
 def test_loss_on_the_outside_link_moves_nothing_and_keeps_the_sessions(labs: Labs, docker_client) -> None:
@@ -163,6 +169,53 @@ def test_each_sabotage_fails_with_its_reason(labs: Labs, docker_client, sabotage
     assert verdict.verdict == "fail", explain(verdict)
     assert any(reason in r for r in verdict.reasons), explain(verdict)
     assert verdict.sabotage == [sabotage]
+
+
+def reason_kinds(verdict: Verdict) -> set[str]:
+    """What each reason is about (the start of its text, as the README's table lists them)."""
+    kinds = {"outage ": "outage", "steady loss after the takeover": "steady loss",
+             "IKE SA does not work through the new Active": "liveness"}
+    return {next((kind for start, kind in kinds.items() if r.startswith(start)), r) for r in verdict.reasons}
+
+
+def takeover_sabotage_lab(labs: Labs, docker_client, sabotage: str):
+    running = open_lab(DockerLab(docker_client, labs.get((sabotage,))))
+    assert faults.list_faults(running) == []  # the sabotage's nft table is no fault
+    return running
+
+
+def test_slow_takeover_fails_for_the_outage_only(labs: Labs, docker_client) -> None:
+    """The gateway that takes over claims the VIPs 1.5 s late: a blackout inside the old flat 3 s budget,
+    over the derived one (hold + allowance); the IKE SA is kept and works."""
+    verdict = failover(takeover_sabotage_lab(labs, docker_client, "slow-takeover"), "node-kill")
+    assert verdict.verdict == "fail" and reason_kinds(verdict) == {"outage"}, explain(verdict)
+    assert verdict.sabotage == ["slow-takeover"] and verdict.budget["max_outage_ms"] < 1000
+    assert all(verdict.max_outage_ms < ms < 3000 for ms in verdict.outage_ms.values()), explain(verdict)
+    assert verdict.ike_sa_preserved is True and verdict.child_sa in ("same", "rekeyed")
+    assert all(check["answered"] for check in verdict.liveness.values()) and verdict.liveness
+
+
+def test_lossy_takeover_fails_for_the_steady_loss_only(labs: Labs, docker_client) -> None:
+    """The gateway that takes over drops 20 % of the ESP on the crypto VIP: after the takeover, both ways."""
+    running = takeover_sabotage_lab(labs, docker_client, "lossy-takeover")
+    standby = next(n for n in running.topo.ha.nodes if n != running.active_gateway())
+    code, out = DockerNode(docker_client, labs.name, standby).exec(["nft", "list", "table", "inet", "labctl_sabotage"])
+    assert code == 0 and "lossy-takeover" in out, out
+    verdict = failover(running, "node-kill")
+    assert verdict.verdict == "fail" and reason_kinds(verdict) == {"steady loss"}, explain(verdict)
+    assert all(5.0 < loss["after_percent"] < 40.0 for loss in verdict.loss.values()), verdict.loss
+    assert verdict.ike_sa_preserved is True
+
+
+def test_mute_ike_fails_for_the_dead_ike_sa_only(labs: Labs, docker_client) -> None:
+    """The gateway that takes over answers no IKE request: ESP flows on the synced SAs (no outage, no loss),
+    the IKE SA is held, but the peer's CHILD_SA rekey gets no answer."""
+    verdict = failover(takeover_sabotage_lab(labs, docker_client, "mute-ike"), "node-kill")
+    assert verdict.verdict == "fail" and reason_kinds(verdict) == {"liveness"}, explain(verdict)
+    assert verdict.ike_sa_preserved is True and verdict.child_sa in ("same", "rekeyed")
+    assert [check["answered"] for check in verdict.liveness.values()] == [False]
+    assert any(r.startswith("IKE SA does not work through the new Active: peer's CHILD_SA rekey got no answer "
+                            "within 6 s") for r in verdict.reasons), explain(verdict)
 
 
 # ---------------------------------------------------------------- stateless, reported honestly
