@@ -6,6 +6,7 @@ Everything above it holds handles of the shapes below and never imports `docker`
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Protocol
 
 
@@ -37,6 +38,8 @@ class NodeHandle(Protocol):
     def start(self) -> None: ...
     def exit_state(self) -> tuple[str, int]: ...
     def logs(self, since: float, until: float | None = None) -> str: ...
+    def stream(self, cmd: list[str] | None = None, since: float | None = None,
+               follow: bool = False) -> Iterator[bytes]: ...
 
 
 class LabHandle(Protocol):
