@@ -5,8 +5,8 @@ Everything above it holds handles of the shapes below and never imports `docker`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Protocol
 
 
