@@ -174,7 +174,7 @@ def test_each_sabotage_fails_with_its_reason(labs: Labs, docker_client, sabotage
 def reason_kinds(verdict: Verdict) -> set[str]:
     """What each reason is about (the start of its text, as the README's table lists them)."""
     kinds = {"outage ": "outage", "steady loss after the takeover": "steady loss",
-             "IKE SA does not work through the new Active": "liveness"}
+             "IKE SA does not work through the new Active": "liveness", "ESP replay drops on the peer": "replay"}
     return {next((kind for start, kind in kinds.items() if r.startswith(start)), r) for r in verdict.reasons}
 
 
@@ -184,11 +184,13 @@ def takeover_sabotage_lab(labs: Labs, docker_client, sabotage: str):
     return running
 
 
-def test_slow_takeover_fails_for_the_outage_only(labs: Labs, docker_client) -> None:
+def test_slow_takeover_fails_for_the_outage(labs: Labs, docker_client) -> None:
     """The gateway that takes over claims the VIPs 1.5 s late: a blackout inside the old flat 3 s budget,
-    over the derived one (hold + allowance); the IKE SA is kept and works."""
+    over the derived one (hold + allowance); the IKE SA is kept and works. The peer may also drop a few of
+    the late Active's first packets as replays before the takeover rekey lands: a consequence, reported."""
     verdict = failover(takeover_sabotage_lab(labs, docker_client, "slow-takeover"), "node-kill")
-    assert verdict.verdict == "fail" and reason_kinds(verdict) == {"outage"}, explain(verdict)
+    assert verdict.verdict == "fail" and "outage" in reason_kinds(verdict), explain(verdict)
+    assert reason_kinds(verdict) <= {"outage", "replay"}, explain(verdict)
     assert verdict.sabotage == ["slow-takeover"] and verdict.budget["max_outage_ms"] < 1000
     assert all(verdict.max_outage_ms < ms < 3000 for ms in verdict.outage_ms.values()), explain(verdict)
     assert verdict.ike_sa_preserved is True and verdict.child_sa in ("same", "rekeyed")
