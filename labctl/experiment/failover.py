@@ -79,7 +79,10 @@ def await_convergence(lab: RunningLab, verdict: Verdict, fault_node: str, expect
 
 def record_final_state(lab: RunningLab, verdict: Verdict, taken_over_by: str | None) -> None:
     """Who is Active once things settled, and where the RRI routes are (judged against that node)."""
-    verdict.actives_after = [node for node in lab.topo.ha.nodes if gateway.is_active(lab.node(node))]
+    statuses = {node: gateway.sidecar_status(lab.node(node)) or {} for node in lab.topo.ha.nodes}
+    verdict.actives_after = [node for node, status in statuses.items() if status.get("role") == "active"]
+    verdict.groups_after = {node: {f"{g.get('network')} group {g.get('group')}": str(g.get("state"))
+                                   for g in status.get("hsrp", [])} for node, status in statuses.items()}
     verdict.active_after = verdict.actives_after[0] if verdict.actives_after else None
     if not verdict.converged:
         verdict.new_active = taken_over_by or verdict.active_after

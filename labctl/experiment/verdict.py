@@ -46,6 +46,7 @@ class Verdict:
     max_loss_percent: float | None = None  # post-outage loss allowed per direction (None: not judged)
     loss: dict[str, dict[str, Any]] = field(default_factory=dict)  # per direction: in the outage / after it
     actives_after: list[str] | None = None  # every gateway HSRP Active at the end (None: not read)
+    groups_after: dict[str, dict[str, str]] = field(default_factory=dict)  # gateway -> HSRP group -> state
     # per judging party (the peer, each client): its CHILD_SA rekey after the takeover was answered?
     # {party: {"answered": bool, "ms": float | None, "detail": str}}; empty: not checked (see notes)
     liveness: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -123,7 +124,19 @@ def active_reasons(verdict: Verdict) -> list[str]:
     if len(verdict.actives_after) > 1:
         return [f"{len(verdict.actives_after)} gateways HSRP Active at the end: "
                 f"{', '.join(verdict.actives_after)} (exactly one must be)"]
-    return []
+    return split_group_reasons(verdict)
+
+
+def split_group_reasons(verdict: Verdict) -> list[str]:
+    """A gateway Active in one HSRP group is Active in all of them at the end: Active on the outside and
+    Standby on the inside splits the traffic (the guide's interface-ordering warning). A faulted node whose
+    link is down is left alone: its group there is down by design."""
+    reasons = []
+    for node, groups in sorted(verdict.groups_after.items()):
+        if "Active" in groups.values() and len(set(groups.values())) > 1:
+            states = ", ".join(f"{group} {state}" for group, state in sorted(groups.items()))
+            reasons.append(f"HSRP groups of {node} disagree at the end: {states} (all must be in one state)")
+    return reasons
 
 
 def liveness_reasons(verdict: Verdict) -> list[str]:

@@ -886,3 +886,20 @@ def test_final_state_reads_every_active_and_the_routes(roles: tuple[str, str], a
     v = make(new_active="gw2", converged=True)
     failover.record_final_state(lab, v, None)  # type: ignore[arg-type]
     assert v.new_active == "gw2"  # as of convergence, not overwritten
+
+
+def test_groups_of_one_gateway_in_different_states_at_the_end_fail() -> None:
+    v = make(actives_after=["gw1"])
+    v.groups_after = {"gw1": {"outside group 1": "Active", "inside group 2": "Standby"},
+                      "gw2": {"outside group 1": "Standby", "inside group 2": "Standby"}}
+    assert shared.active_reasons(v) == ["HSRP groups of gw1 disagree at the end: inside group 2 Standby, "
+                                        "outside group 1 Active (all must be in one state)"]
+    v.groups_after["gw1"]["inside group 2"] = "Active"
+    assert shared.active_reasons(v) == []
+
+
+def test_a_faulted_gateway_with_a_group_down_is_no_split() -> None:
+    v = make(actives_after=["gw2"])
+    v.groups_after = {"gw1": {"outside group 1": "Listen", "inside group 2": "Init"},
+                      "gw2": {"outside group 1": "Active", "inside group 2": "Active"}}
+    assert shared.active_reasons(v) == []
