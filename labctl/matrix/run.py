@@ -163,7 +163,8 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult
 
 def check_labs_free(engine: DockerEngine, cells: list[Cell]) -> None:
     """Never take over a lab someone else is running: every cell's lab name must be free."""
-    running = engine.labs()
+    # a lab with networks only (Docker 20.10 can keep a removed container's endpoint) runs nothing: `up` reuses it
+    running = {name for name, info in engine.labs().items() if info.get("nodes")}
     busy = sorted({c.lab for c in cells if c.lab in running})
     if busy:
         raise LabctlError(f"lab(s) {', '.join(busy)} already running: the matrix needs them fresh and removes "
