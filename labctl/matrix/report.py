@@ -27,6 +27,7 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
         "shard": f"{result.shard[0]}/{result.shard[1]}" if result.shard else None,
         "filters": result.filters,
         "totals": result.totals(),
+        "environment": result.environment,
         "cells": [r.to_dict() for r in result.results],
     }
 
@@ -194,6 +195,8 @@ def to_html(result: MatrixResult) -> str:
         f"<p>{totals['cells']} cells: <b>{totals['met']}</b> met their expectation, <b>{totals['unmet']}</b> "
         f"did not (regression), <b>{totals['error']}</b> errors, <b>{totals['skipped']}</b> skipped. A cell "
         "expected to FAIL (known-bad variant) is OK when it fails for the expected reason.</p>",
+        _environment_html(result.environment),
+        _attention_html(result),
     ]
     by_topology: dict[str, list] = {}
     for r in result.results:
@@ -223,8 +226,9 @@ def to_html(result: MatrixResult) -> str:
         for r in results:
             v = r.verdict or {}
             anchor = r.cell.id.replace("/", "-")
-            parts.append(f"<div class=\"cell {r.status}\" id=\"{_esc(anchor)}\"><h3>{_esc(r.cell.id)} — "
-                         f"{STATUS_TEXT.get(r.status, r.status)}</h3>")
+            opened = " open" if r.status in ("unmet", "error") else ""
+            parts.append(f"<details class=\"cell {r.status}\" id=\"{_esc(anchor)}\"{opened}><summary><b>"
+                         f"{_esc(r.cell.id)}</b> — {STATUS_TEXT.get(r.status, r.status)}</summary>")
             parts.append(f"<p class=\"mono\">expected {_esc(json.dumps(r.cell.expect.model_dump(exclude_none=True)))}"
                          f"<br>{_esc(_summary(v) if v else 'no verdict')}</p>")
             if r.mismatches:
@@ -243,9 +247,32 @@ def to_html(result: MatrixResult) -> str:
                 parts.append(timeline_svg(back, [e for e in r.events if e["time"] >= split]))
             else:
                 parts.append(timeline_svg(v, r.events))
-            parts.append("</div>")
+            parts.append("</details>")
     parts.append("</body></html>\n")
     return "".join(parts)
+
+
+def _environment_html(environment: dict[str, Any]) -> str:
+    if not environment:
+        return ""
+    images = ", ".join(f"{kind} {image_id}" for kind, image_id in (environment.get("images") or {}).items())
+    commit = environment.get("commit") or "n/a"
+    return (f"<p class=\"mono\">labctl {_esc(environment.get('labctl'))} (commit {_esc(commit)})"
+            f" · ESP {_esc(environment.get('esp'))} · {_esc(environment.get('cpus'))} CPUs · Python "
+            f"{_esc(environment.get('python'))} · images {_esc(images)}</p>")
+
+
+def _attention_html(result: MatrixResult) -> str:
+    """Regressions and errors first, each with its first reason, linked to its cell."""
+    bad = [r for r in result.results if r.status in ("unmet", "error")]
+    if not bad:
+        return "<p><b>Every cell met its expectation.</b></p>"
+    items = []
+    for r in bad:
+        why = (r.mismatches or [r.error or ""])[0]
+        items.append(f"<li class=\"{r.status}\"><a href=\"#{_esc(r.cell.id.replace('/', '-'))}\">{_esc(r.cell.id)}"
+                     f"</a> — {STATUS_TEXT.get(r.status, r.status)}: {_esc(why)}</li>")
+    return f"<h2>Needs attention ({len(bad)})</h2><ul>{''.join(items)}</ul>"
 
 
 def write_reports(result: MatrixResult, out_dir: Path) -> dict[str, Path]:

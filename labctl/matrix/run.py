@@ -4,11 +4,15 @@ run in parallel up to --jobs."""
 
 from __future__ import annotations
 
+import os
+import platform
+import subprocess
 import threading
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import LabctlError
@@ -87,6 +91,7 @@ class MatrixResult:
     jobs: int
     shard: tuple[int, int] | None = None
     filters: list[str] = field(default_factory=list)
+    environment: dict[str, Any] = field(default_factory=dict)  # what ran: labctl, images, ESP mode, CPUs
 
     @property
     def passed(self) -> bool:
@@ -185,6 +190,7 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
     if cells:
         check_labs_free(engine, cells)
         engine.ensure_images(lambda _kind, _message: None)  # once, before the workers race for it
+    ran_with = environment(engine, matrix)
 
     def run_group(group: list[Cell]) -> None:
         for cell in group:
@@ -209,4 +215,26 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
                 future.result()
             raise
     return MatrixResult(matrix, [results[c.id] for c in cells], round(started_at, 3),
-                        time.monotonic() - began, jobs, shard, list(filters or []))
+                        time.monotonic() - began, jobs, shard, list(filters or []), ran_with)
+
+
+def source_commit() -> str | None:
+    """The git commit of the labctl that runs (a checkout), or None (a wheel)."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return None
+    out = subprocess.run(["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True).stdout.strip()
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) if out.returncode == 0 else None
+
+
+def environment(engine: DockerEngine, matrix: Matrix) -> dict[str, Any]:
+    """What a report must record to be compared with another: versions, images, ESP mode, machine, timers."""
+    from labctl import __version__
+    from labctl.lab.lifecycle import kernel_has_esp
+
+    images = {row.get("kind"): str(row.get("id") or "")[:19] for row in engine.image_status()}
+    return {"labctl": __version__, "commit": source_commit(), "images": images,
+            "esp": "kernel" if kernel_has_esp() else "userspace (kernel-libipsec)", "cpus": os.cpu_count(),
+            "python": platform.python_version(), "timers": {c.timers_name: dict(c.timers) for c in matrix.cells}}

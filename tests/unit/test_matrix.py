@@ -316,3 +316,20 @@ def test_sidecar_and_charon_events_are_parsed_in_the_window() -> None:
     sa = events.charon_events("peer", log, start, start + 10)
     assert [e["text"] for e in sa] == ["CHILD SA established", "ESP replay drop x2", "CHILD SA closed"]
     assert sa[0]["time"] == pytest.approx(start + 1.3, abs=1e-3)
+
+
+def test_html_leads_with_what_needs_attention_and_records_what_ran(cells: list) -> None:
+    result = synthetic_result(cells)
+    result.environment = {"labctl": "0.1.0", "commit": "abc123def456", "images": {"node": "sha256:1234"},
+                          "esp": "userspace (kernel-libipsec)", "cpus": 2, "python": "3.11.7", "timers": {}}
+    page = report.to_html(result)
+    attention = page.index("Needs attention (2)")
+    assert attention < page.index("<h2>" + cells[0].topology)  # before the per-topology tables
+    summary = page[attention:page.index("</ul>", attention)]
+    assert "expected verdict FAIL, got PASS" in summary and "lab dual did not get ready" in summary
+    assert f">{cells[0].id}</a>" not in summary  # the cell that met is not listed
+    assert page.count("<details") == 3 and page.count("\" open>") == 2  # only unmet/error cells start open
+    assert "commit abc123def456" in page and "ESP userspace (kernel-libipsec)" in page and "2 CPUs" in page
+    assert report.to_json(result)["environment"]["commit"] == "abc123def456"
+    result.results = [r for r in result.results if r.status == "met"]
+    assert "Every cell met its expectation." in report.to_html(result)
