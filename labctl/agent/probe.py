@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 PORT = 47800
+OUTAGE_RUN_MS = 100.0  # a run of lost packets this long (send times) is an outage, shorter ones scattered loss
 HEADER = struct.Struct("!8sQd")  # run id, sequence number, sender monotonic send time
 PAYLOAD_SIZE = 64
 MAX_BATCH = 64  # packets sent in one go when the pacer is late; beyond that the schedule slips
@@ -58,6 +59,9 @@ class DirectionStats:
     hole_start: float | None = None  # send time of hole_from_seq
     missing_before_hole: int = 0  # holes below hole_from_seq (every hole when there is no interior one)
     missing_after_hole: int = 0  # holes between hole_to_seq and max_seq
+    # of those, the ones in later outages (runs of at least OUTAGE_RUN_MS of send time): a second, shorter
+    # blackout (a preempt back, a rekey) is an outage, not the scattered loss of a degraded session
+    missing_after_in_outages: int = 0
     first_seq: int | None = None  # lowest sequence number received, and its send time
     first_seq_sent: float | None = None
     last_seq_sent: float | None = None  # send time of max_seq
@@ -130,6 +134,10 @@ def sequence_holes(stats: DirectionStats, seqs: list[int] | array, send_times: l
     stats.hole_start = sent_at[order[low]]
     stats.missing_before_hole = order[low] - low  # seqs 0..from-1, of which `low` were received
     stats.missing_after_hole = (stats.max_seq - order[high]) - (len(order) - 1 - high)
+    for index in range(high + 1, len(order)):
+        before, after = order[index - 1], order[index]
+        if after > before + 1 and (sent_at[after] - sent_at[before]) * 1000.0 >= OUTAGE_RUN_MS:
+            stats.missing_after_in_outages += after - before - 1
 
 
 class Probe:

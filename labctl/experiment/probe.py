@@ -85,7 +85,8 @@ def sequence_outage(sender: dict[str, Any], got: dict[str, Any]) -> SeqOutage | 
     if got.get("hole_to_seq") is not None:
         low, high = int(got["hole_from_seq"]), int(got["hole_to_seq"])
         candidates.append(SeqOutage(float(got["hole_ms"]), got.get("hole_start"), int(got["missing_before_hole"]),
-                                    high - low - 1, int(got["missing_after_hole"]) + tail, sent - 1 - high))
+                                    high - low - 1, int(got["missing_after_hole"])
+                                    - int(got.get("missing_after_in_outages", 0)) + tail, sent - 1 - high))
     if first_seq > 0 and first_send is not None:
         candidates.append(SeqOutage((float(got["first_seq_sent"]) - first_send) * 1000.0, first_send, 0, first_seq,
                                     missing - first_seq + tail, sent - first_seq))

@@ -179,3 +179,24 @@ def test_flowing_skips_unnamed_receivers_and_allows_exactly_fresh() -> None:
     assert not progress_flowing({"other": good, "client": stale}, 1.0, 0.25, receivers=["client"])
     assert not progress_flowing({"skipped": good, "client": stale}, 1.0, 0.25, receivers=["client"])
     assert progress_flowing({"a": good}, 10.0, 0.25)  # now - last_arrival == fresh: still fresh
+
+
+def test_a_later_outage_is_no_scattered_loss() -> None:
+    """After the main hole, a second run of losses longer than OUTAGE_RUN_MS (a preempt back, a rekey) is an
+    outage (judged by the longest gap), while isolated drops are the steady loss judged after the takeover."""
+    from labctl.agent.probe import OUTAGE_RUN_MS, summarize
+
+    rate = 200.0  # 5 ms apart: a 100 ms run is 20 packets
+    lost = set(range(100, 200)) | set(range(300, 330)) | {400, 450}  # main hole, a 150 ms hole, two drops
+    seqs = [s for s in range(600) if s not in lost]
+    stats = summarize(seqs, [s / rate for s in seqs], [s / rate for s in seqs])
+    assert OUTAGE_RUN_MS == 100.0
+    assert (stats.hole_from_seq, stats.hole_to_seq) == (99, 200)
+    assert stats.missing_after_hole == 32 and stats.missing_after_in_outages == 30
+
+
+def test_losses_in_a_later_outage_are_not_counted_as_scattered_loss_after_the_hole() -> None:
+    report = got(received=5, first_seq=0, missing=5, hole_from_seq=1, hole_to_seq=4, hole_ms=500.0,
+                 hole_start=1.1, missing_before_hole=0, missing_after_hole=3, missing_after_in_outages=2)
+    assert sequence_outage(SENDER, report) == SeqOutage(500.0, 1.1, 0, 2, 1, 5)
+    assert sequence_outage(SENDER, {k: v for k, v in report.items() if k != "missing_after_in_outages"}).after == 3
