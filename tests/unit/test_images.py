@@ -35,7 +35,8 @@ def test_context_holds_exactly_the_image_dir_and_the_sidecar_sources(root: Path,
     dest.mkdir()
     names = images.assemble_context("node", dest, root)
     on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert on_disk == sorted(names) == sorted(["Dockerfile", "packages.txt", "labctl/__init__.py", *SIDECAR])
+    shared = "labctl/images/install-missing.sh"  # the install step both images share
+    assert on_disk == sorted(names) == sorted(["Dockerfile", "packages.txt", "labctl/__init__.py", shared, *SIDECAR])
     assert (dest / "labctl/sidecar/hsrp/fsm.py").read_text() == "# labctl/sidecar/hsrp/fsm.py\n"
 
 
@@ -45,7 +46,8 @@ def test_real_repo_context_is_the_sidecar_and_agent_trees_and_nothing_else() -> 
                for p in (repo / tree).rglob("*.py")}
     for kind in ("node", "host"):
         files = set(images.context_files(kind))
-        assert {"Dockerfile", "packages.txt", "labctl/__init__.py"} | sidecar == files
+        shared = {"labctl/__init__.py", "labctl/images/install-missing.sh"}
+        assert {"Dockerfile", "packages.txt"} | shared | sidecar == files
 
 
 def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_path: Path) -> None:

@@ -47,7 +47,7 @@ SUITES = ("bookworm", "bookworm-updates", "bookworm-security")  # plain bookworm
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 BASE_RECIPE = "2"  # bump when _debootstrap_base changes what ends up in the image
 # repo paths copied into node/host as /opt/labctl/labctl (the sidecar, and the probe agent the hosts run)
-SOURCES = ("labctl/__init__.py", "labctl/sidecar", "labctl/agent")
+SOURCES = ("labctl/__init__.py", "labctl/sidecar", "labctl/agent", "labctl/images/install-missing.sh")
 PULL_TIMEOUT = 30.0  # seconds; without a registry the pull fails at once, this only guards against a stall
 BUILD_TIMEOUT = 900  # seconds of silence tolerated from a docker build
 LOCK_FILE = "/var/tmp/labctl-images.lock"
