@@ -44,30 +44,36 @@ def parse_pretty(text: str) -> list[tuple[str, dict[str, Any]]]:
     return top
 
 
+# which vici keys each SA dict takes, by kind of value (vici spells `spi_in` as `spi-in`)
+CHILD_FIELDS = {
+    "text": ("uniqueid", "reqid", "state", "mode", "protocol", "spi_in", "spi_out", "encr_alg", "encr_keysize",
+             "integ_alg"),
+    "count": ("bytes_in", "bytes_out", "packets_in", "packets_out", "install_time", "rekey_time", "life_time"),
+    "list": ("local_ts", "remote_ts"),
+    "flag": ("encap",),
+}
+IKE_FIELDS = {
+    "text": ("uniqueid", "version", "state", "local_host", "local_port", "remote_host", "remote_port", "local_id",
+             "remote_id", "initiator_spi", "responder_spi", "encr_alg", "encr_keysize", "integ_alg", "dh_group"),
+    "count": ("established", "rekey_time"),
+    "list": ("remote_vips", "local_vips"),
+    "flag": ("initiator",),
+}
+
+
+def _fields(raw: dict[str, Any], fields: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    def get(key: str, default: Any = None) -> Any:
+        return raw.get(key.replace("_", "-"), default)
+
+    out: dict[str, Any] = {key: get(key) for key in fields["text"]}
+    out |= {key: int(get(key, 0) or 0) for key in fields["count"]}
+    out |= {key: list(get(key, [])) for key in fields["list"]}
+    out |= {key: get(key) == "yes" for key in fields["flag"]}
+    return out
+
+
 def _child(name: str, raw: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": raw.get("name", name),
-        "uniqueid": raw.get("uniqueid"),
-        "reqid": raw.get("reqid"),
-        "state": raw.get("state"),
-        "mode": raw.get("mode"),
-        "protocol": raw.get("protocol"),
-        "encap": raw.get("encap") == "yes",
-        "spi_in": raw.get("spi-in"),
-        "spi_out": raw.get("spi-out"),
-        "bytes_in": int(raw.get("bytes-in", 0) or 0),
-        "bytes_out": int(raw.get("bytes-out", 0) or 0),
-        "packets_in": int(raw.get("packets-in", 0) or 0),
-        "packets_out": int(raw.get("packets-out", 0) or 0),
-        "install_time": int(raw.get("install-time", 0) or 0),
-        "rekey_time": int(raw.get("rekey-time", 0) or 0),
-        "life_time": int(raw.get("life-time", 0) or 0),
-        "encr_alg": raw.get("encr-alg"),
-        "encr_keysize": raw.get("encr-keysize"),
-        "integ_alg": raw.get("integ-alg"),
-        "local_ts": list(raw.get("local-ts", [])),
-        "remote_ts": list(raw.get("remote-ts", [])),
-    }
+    return {"name": raw.get("name", name), **_fields(raw, CHILD_FIELDS)}
 
 
 def ike_sas_from_text(text: str) -> list[dict[str, Any]]:
@@ -78,32 +84,8 @@ def ike_sas_from_text(text: str) -> list[dict[str, Any]]:
             if not isinstance(raw, dict):
                 continue
             children = raw.get("child-sas", {})
-            result.append(
-                {
-                    "name": name,
-                    "uniqueid": raw.get("uniqueid"),
-                    "version": raw.get("version"),
-                    "state": raw.get("state"),
-                    "local_host": raw.get("local-host"),
-                    "local_port": raw.get("local-port"),
-                    "remote_host": raw.get("remote-host"),
-                    "remote_port": raw.get("remote-port"),
-                    "local_id": raw.get("local-id"),
-                    "remote_id": raw.get("remote-id"),
-                    "initiator": raw.get("initiator") == "yes",
-                    "initiator_spi": raw.get("initiator-spi"),
-                    "responder_spi": raw.get("responder-spi"),
-                    "established": int(raw.get("established", 0) or 0),
-                    "rekey_time": int(raw.get("rekey-time", 0) or 0),
-                    "encr_alg": raw.get("encr-alg"),
-                    "encr_keysize": raw.get("encr-keysize"),
-                    "integ_alg": raw.get("integ-alg"),
-                    "dh_group": raw.get("dh-group"),
-                    "remote_vips": list(raw.get("remote-vips", [])),
-                    "local_vips": list(raw.get("local-vips", [])),
-                    "child_sas": [_child(n, c) for n, c in children.items() if isinstance(c, dict)],
-                }
-            )
+            result.append({"name": name, **_fields(raw, IKE_FIELDS),
+                           "child_sas": [_child(n, c) for n, c in children.items() if isinstance(c, dict)]})
     return result
 
 
