@@ -7,7 +7,7 @@ import sys
 import click
 from rich.table import Table
 
-from labctl.cli.base import clean_errors, console, emit_json, err_console, main
+from labctl.cli.base import clean_errors, console, emit_json, err_console, main, progress_to_stderr
 from labctl.errors import LabctlError
 
 FAULT_NAMES = ("node-kill", "node-stop", "link-down", "link-up", "sync-partition", "loss", "charon-crash",
@@ -96,13 +96,13 @@ def failover(lab: str, fault: str, node: str | None, link: str | None, percent: 
     if judge_recovery and no_recover:
         raise click.UsageError("--judge-recovery recovers the lab: it cannot go with --no-recover")
     running = open_running(lab)
-    with err_console.status("failover…") as status:
+    with progress_to_stderr(f"failover of lab {lab}: {fault}", quiet=as_json) as progress:
         if judge_recovery:
             verdict = failover_and_back(running, fault, node, link, rate, max_outage_ms, converge_timeout,
-                                        progress=status.update, percent=percent, max_loss_percent=max_loss_percent)
+                                        progress=progress, percent=percent, max_loss_percent=max_loss_percent)
         else:
             verdict = run_failover(running, fault, node, link, rate, max_outage_ms, converge_timeout,
-                                   recover=not no_recover, progress=status.update, percent=percent,
+                                   recover=not no_recover, progress=progress, percent=percent,
                                    max_loss_percent=max_loss_percent)
     if as_json:
         emit_json(verdict.to_dict())
