@@ -6,10 +6,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d /var/tmp/labctl-wheel.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-.venv/bin/pip wheel -q --no-deps -w "$work/dist" .
+# from a clean export of the commit (a build/ directory left by an earlier build can carry stale modules)
+mkdir "$work/src"
+git archive HEAD | tar -x -C "$work/src"
+.venv/bin/pip wheel -q --no-deps -w "$work/dist" "$work/src"
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install -q "$work"/dist/labctl-*.whl pytest hypothesis scapy
-site=$("$work/venv/bin/python" -c 'import labctl, pathlib; print(pathlib.Path(labctl.__file__).resolve().parent)')
+site=$(cd "$work" && "$work/venv/bin/python" -c 'import labctl, pathlib; print(pathlib.Path(labctl.__file__).resolve().parent)')
 case "$site" in */site-packages/labctl) ;; *) echo "labctl imported from $site, not the wheel"; exit 1 ;; esac
 # the tests beside the installed package: labctl/ (and the topologies/matrices links) point into site-packages
 mkdir "$work/tree"
