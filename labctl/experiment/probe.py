@@ -15,7 +15,7 @@ from typing import Any
 from labctl.agent.probe import PORT
 from labctl.errors import LabctlError
 from labctl.lab import RunningLab
-from labctl.lab.endpoints import host_address, inside_and_remote_hosts
+from labctl.model.helpers import host_address, inside_and_remote_hosts
 from labctl.nodes import host as agent
 
 DEFAULT_RATE = 1000.0
