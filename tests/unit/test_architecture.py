@@ -16,7 +16,7 @@ ALLOWED: dict[str, set[str]] = {
     "sidecar": set(),
     "agent": set(),
     "model": {"errors"},
-    "render": {"errors", "model", "runtime", "lab", "sidecar"},
+    "render": {"errors", "model", "runtime", "sidecar"},
     "runtime": {"errors", "model", "runtime"},
     "nodes": {"errors", "model", "runtime", "sidecar"},
     "views": {"errors", "sidecar"},
