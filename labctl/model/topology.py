@@ -128,6 +128,19 @@ def _proposal(value: str) -> str:
     return value
 
 
+_AH = re.compile(r"(^|-)ah(-|$)|^ah[a-z0-9]")
+AH_REFUSAL = ("AH is not available here: the userspace ESP (kernel-libipsec) does ESP in UDP only, tunnel mode; "
+              "use ESP with integrity instead, e.g. esp_proposals: [3des-md5] for the seed's `ah-md5-hmac esp-3des` "
+              "(or aes128-sha1 for `ah-sha-hmac esp-aes`)")
+
+
+def _not_ah(value: str) -> str:
+    """IOS `ah-md5-hmac` / `ah-sha-hmac` (or a swanctl `ah_proposals` value) cannot run on kernel-libipsec."""
+    if _AH.search(value):
+        raise ValueError(f"{value!r}: {AH_REFUSAL}")
+    return value
+
+
 def _one_line(value: str) -> str:
     """Free text lands in comments of rendered files: a newline or control character would end the comment."""
     if any(unicodedata.category(ch).startswith("C") for ch in value):
@@ -138,6 +151,7 @@ def _one_line(value: str) -> str:
 Secret = Annotated[str, AfterValidator(_secret)]
 Identity = Annotated[str, AfterValidator(_identity)]
 Proposal = Annotated[str, AfterValidator(_proposal)]
+EspProposal = Annotated[str, AfterValidator(_proposal), AfterValidator(_not_ah)]
 OneLine = Annotated[str, AfterValidator(_one_line), Field(max_length=200)]
 
 
@@ -280,6 +294,9 @@ class HaPair(Strict):
     # kernel-libipsec routes into the tunnel only with a local address inside the local traffic selector: when a
     # protected LAN sits behind an inside router, both gateways hold one of these on lo (never announced)
     tunnel_sources: list[IPv4Address] = Field(default_factory=list)
+    # the same for a host-to-host crypto ACL (`permit ip host A host B`): the inside host's own address, held on
+    # lo without its local route, so decrypted traffic to it is still forwarded to the host
+    host_sources: list[IPv4Address] = Field(default_factory=list)
 
 
 class Peer(Strict):
@@ -287,6 +304,9 @@ class Peer(Strict):
 
     addresses: dict[Name, IPv4Address]
     routes: list[Route] = Field(default_factory=list)  # e.g. to the VIP via an edge router (single-interface)
+    # like ha.tunnel_sources / ha.host_sources, for crypto.remote_subnets on this peer
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list)
+    host_sources: list[IPv4Address] = Field(default_factory=list)
 
 
 class Host(Strict):
@@ -370,13 +390,22 @@ class EasyVpn(Strict):
 class Crypto(Strict):
     ike_version: Literal[1, 2]
     ike_proposals: list[Proposal] = Field(min_length=1)
-    esp_proposals: list[Proposal] = Field(min_length=1)
+    esp_proposals: list[EspProposal] = Field(min_length=1)
+    # swanctl's `ah_proposals`: accepted as a field only to refuse AH with the alternative named (AH_REFUSAL)
+    ah_proposals: list[str] = Field(default_factory=list)
     psk: Secret | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
     gateway_id: Identity
     peer_id: Identity | None = None
     local_subnets: list[IPv4Network] = Field(min_length=1)
     remote_subnets: list[IPv4Network] = Field(default_factory=list)  # behind the peers
     dpd: DurationMs
+
+    @field_validator("ah_proposals")
+    @classmethod
+    def _no_ah(cls, value: list[str]) -> list[str]:
+        if value:
+            raise ValueError(AH_REFUSAL)
+        return value
 
 
 class FailoverPolicy(Strict):
