@@ -435,6 +435,14 @@ class Topology(Strict):
         """The HSRP group whose VIP is the IKE/ESP endpoint (first one flagged `crypto`)."""
         return next((i for i in self.ha.interfaces if i.crypto), self.ha.interfaces[0])
 
+    @property
+    def first_active_ms(self) -> int:
+        """How long after the gateways start HSRP may need to elect an Active: the start delay (`standby delay
+        reload` / `minimum`), then at most a hold time in Listen and one in Speak. `up` and the matrix must wait
+        at least this long (the seeds' `standby delay reload 120`: over 2 minutes)."""
+        hsrp = self.ha.hsrp
+        return max(hsrp.reload_delay, hsrp.delay_minimum or 0) + 2 * hsrp.hold
+
     def peer_ike_address(self, peer: str) -> str:
         """Where a remote peer talks IKE/ESP from: its address on the VIP's network, else (the VIP is routed,
         e.g. behind an edge router in single-interface) the first address it lists."""
