@@ -281,7 +281,8 @@ class HaOspf(Strict):
 
 class HaPair(Strict):
     group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-    sync_network: Name
+    sync_network: Name = Field(description="SSO channel + ha plugin sync; may be an HSRP LAN (the seed's IPC "
+                                           "over the inside), the sync then runs in cleartext among its hosts")
     # `auto`: a random key per lab, made by `up` (a shared default key would be public to everyone)
     sync_key: Literal["auto"] | Annotated[Secret, Field(min_length=8)]
     hsrp: HsrpTimers
@@ -293,10 +294,12 @@ class HaPair(Strict):
     ospf: HaOspf | None = None
     # kernel-libipsec routes into the tunnel only with a local address inside the local traffic selector: when a
     # protected LAN sits behind an inside router, both gateways hold one of these on lo (never announced)
-    tunnel_sources: list[IPv4Address] = Field(default_factory=list)
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list, description="unused addresses inside "
+                                              "crypto.local_subnets held on lo (kernel-libipsec needs one)")
     # the same for a host-to-host crypto ACL (`permit ip host A host B`): the inside host's own address, held on
     # lo without its local route, so decrypted traffic to it is still forwarded to the host
-    host_sources: list[IPv4Address] = Field(default_factory=list)
+    host_sources: list[IPv4Address] = Field(default_factory=list, description="host-to-host ACL: the inside "
+                                            "host's own address, held on lo without a local route")
 
 
 class Peer(Strict):
@@ -305,8 +308,10 @@ class Peer(Strict):
     addresses: dict[Name, IPv4Address]
     routes: list[Route] = Field(default_factory=list)  # e.g. to the VIP via an edge router (single-interface)
     # like ha.tunnel_sources / ha.host_sources, for crypto.remote_subnets on this peer
-    tunnel_sources: list[IPv4Address] = Field(default_factory=list)
-    host_sources: list[IPv4Address] = Field(default_factory=list)
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list, description="unused addresses inside "
+                                              "crypto.remote_subnets held on lo (kernel-libipsec needs one)")
+    host_sources: list[IPv4Address] = Field(default_factory=list, description="host-to-host ACL: the remote "
+                                            "host's own address, held on lo without a local route")
 
 
 class Host(Strict):
@@ -365,7 +370,7 @@ class EasyVpn(Strict):
     users: dict[Identity, Secret] = Field(min_length=1)  # name -> password (local users, the RADIUS users file)
     radius: RadiusServer | None = None
     clients: EasyVpnClients
-    dpd: DurationMs
+    dpd: DurationMs = Field(description="the clients' DPD delay (IKEv1), checked like crypto.dpd")
 
     def client_names(self) -> list[str]:
         return [f"client{i}" for i in range(1, self.clients.count + 1)]
@@ -390,15 +395,17 @@ class EasyVpn(Strict):
 class Crypto(Strict):
     ike_version: Literal[1, 2]
     ike_proposals: list[Proposal] = Field(min_length=1)
-    esp_proposals: list[EspProposal] = Field(min_length=1)
+    esp_proposals: list[EspProposal] = Field(min_length=1, description="ESP only: an IOS ah-* transform is "
+                                             "refused, put its integrity into ESP (e.g. 3des-md5)")
     # swanctl's `ah_proposals`: accepted as a field only to refuse AH with the alternative named (AH_REFUSAL)
-    ah_proposals: list[str] = Field(default_factory=list)
+    ah_proposals: list[str] = Field(default_factory=list, description="refused: kernel-libipsec has no AH")
     psk: Secret | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
     gateway_id: Identity
     peer_id: Identity | None = None
     local_subnets: list[IPv4Network] = Field(min_length=1)
     remote_subnets: list[IPv4Network] = Field(default_factory=list)  # behind the peers
-    dpd: DurationMs
+    dpd: DurationMs = Field(description="the peer's DPD delay; a stateful lab whose peer would give up before "
+                                        "HSRP hold + takeover is refused, with the minimum named")
 
     @field_validator("ah_proposals")
     @classmethod
