@@ -276,3 +276,23 @@ def test_shipped_topologies_have_unique_names_and_pairwise_disjoint_subnets() ->
         owned += [(s, topo.name) for s in subnets]
     reserved = IPNetwork("10.71.0.0/16").first, IPNetwork("10.99.0.0/16").last  # other helpers' test labs
     assert not any(s.last >= reserved[0] and s.first <= reserved[1] for s, _ in owned)
+
+
+# ------------------------------------------------------------------ the default matrix runs the seeds
+
+
+def test_the_default_matrix_has_the_seed_cells_with_their_expectations() -> None:
+    from labctl.matrix.model import load_matrix
+
+    cells = {c.id: c for c in load_matrix(ROOT / "labctl" / "matrices" / "default.yaml").cells}
+    for cell_id in ("seed-ha/node-kill/stateful/default", "seed-raha/node-kill/stateful/default",
+                    "seed-ha/link-down-inside/stateful/default", "dual/link-down-inside/stateful/default",
+                    "dual/node-stop/stateful/default", "dual/link-flap-outside/stateful/default",
+                    "dual/node-kill/stateful/ios"):
+        assert cells[cell_id].expect.ike_sa_preserved is True, cell_id
+    for cell_id in ("technote/node-kill/stateless/default", "technote/node-kill-recover/stateless/default",
+                    "technote/link-down-inside/stateless/default", "dual/node-kill-recover/stateless/default"):
+        assert cells[cell_id].expect.ike_sa_preserved is False and cells[cell_id].expect.child_sa == ["renegotiated"]
+    assert cells["dual/link-flap-outside/stateful/default"].fault.recover  # down, then up and preempt back
+    assert cells["dual/node-kill/stateful/ios"].timers == {"hello": "3000ms", "hold": "10000ms"}
+    assert cells["technote/node-kill-recover/stateless/default"].fault.recover
