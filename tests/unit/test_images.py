@@ -119,7 +119,7 @@ class FakeImage:
     def __init__(self, image_id: str, kind: str, hash_: str) -> None:
         self.id, self.short_id, self.tags = image_id, image_id[:12], [f"labctl/{kind}"]
         self.labels = {labels.IMAGE_KIND: kind, labels.IMAGE_HASH: hash_}
-        self.attrs = {"Created": f"2026-12-02T00:00:{next(self.created):05d}Z"}
+        self.attrs = {"Created": f"2020-01-01T00:00:{next(self.created):05d}Z"}  # old unless a test says
         self.client: FakeImages | None = None
 
     def tag(self, repository: str, tag: str) -> None:
@@ -224,6 +224,18 @@ def test_old_versions_beyond_the_newest_few_are_pruned(fake: FakeClient, root: P
     node_ids = {i.id for i in fake.images.all.values() if i.labels[labels.IMAGE_KIND] == "node"}
     assert node_ids == set(versions[-images.KEEP_VERSIONS:])
     assert versions[0] in fake.images.removed and versions[-1] not in fake.images.removed
+
+
+def test_versions_made_today_are_kept_whatever_their_number(fake: FakeClient, root: Path) -> None:
+    """Another checkout's matrix may be between two cells: an image of the last day is never pruned."""
+    fresh = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    versions = []
+    for n in range(images.KEEP_VERSIONS + 2):
+        (root / "labctl/sidecar/hsrp/fsm.py").write_text(f"# version {n}\n")
+        ensured = images.ensure_images(fake, root=root)
+        fake.images.get(ensured.refs["node"]).attrs["Created"] = fresh + f".{n:03d}Z"
+        versions.append(ensured["node"])
+    assert not set(versions) & set(fake.images.removed)
 
 
 def test_current_images_names_the_missing_build(fake: FakeClient, root: Path) -> None:
