@@ -13,7 +13,7 @@ from netaddr import IPNetwork
 
 # charon's retransmission schedule, defined once in the model (validate checks the peers' DPD against it):
 # rendered into strongswan.conf, used by the stateless outage budget
-from labctl.model.dpd import CHARON_RETRANSMIT
+from labctl.model.dpd import CHARON_RETRANSMIT, ikev1_dpd_timeout_s
 from labctl.model.sabotage import SABOTAGE_TABLE, SABOTAGES, gateway_switches, switches
 from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
@@ -42,7 +42,7 @@ def render_lab(
     lab's random SSO key when `up` made one (topology `sync_key: auto`)."""
     env = _environment()
     common = {"lab": topo.name, "topology_file": topology_file, "crypto": topo.crypto, "sabotage": sabotage,
-              "retransmit": CHARON_RETRANSMIT}
+              "retransmit": CHARON_RETRANSMIT, "ikev1_dpd_timeout_s": ikev1_dpd_timeout_s}
     crypto_if = topo.crypto_interface
     vip = str(crypto_if.virtual_ip)
     nodes: dict[str, NodeConfig] = {}
