@@ -10,7 +10,7 @@ from typing import Any
 from labctl.errors import LabctlError, ReadinessTimeout
 from labctl.lab.running import RunningLab
 from labctl.model.helpers import host_address, inside_and_remote_hosts
-from labctl.nodes import charon, client, gateway, host
+from labctl.nodes import charon, client, gateway, host, vpnc
 
 Progress = Callable[[str], None]
 Until = Callable[..., None]
@@ -31,9 +31,13 @@ def gateway_log_tails(lab: RunningLab, lines: int = 8) -> str:
     return "".join(out)
 
 
-def wait_clients(lab: RunningLab, until: Until) -> None:
-    """Every good Easy VPN client connected with a pool address and pinging the inside host."""
-    names = client.expected_clients(lab.topo)
+def wait_clients(lab: RunningLab, until: Until, vpnc_clients: bool = False) -> None:
+    """Every good Easy VPN client (of one kind: strongSwan, or with `vpnc_clients` vpnc) connected with a pool
+    address and pinging the inside host. vpnc clients are let connect first (`nodes.vpnc.start`)."""
+    names = [n for n in client.expected_clients(lab.topo) if client.is_vpnc(lab.topo, n) == vpnc_clients]
+    if vpnc_clients:
+        for name in names:
+            vpnc.start(lab.node(name))
     if not names:
         return
     reports: dict[str, dict[str, Any]] = {}
@@ -100,3 +104,5 @@ def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dic
             return any(s.get("redundancy") == "STANDBY HOT" for s in statuses)
 
         until("standby gateway STANDBY HOT (IKE/IPsec state synced)", standby_hot)
+    if topo.easyvpn:  # vpnc clients connect to a pair whose startup resync is over (init-vpnc.sh.j2 says why)
+        wait_clients(lab, until, vpnc_clients=True)
