@@ -47,7 +47,11 @@ LOG_PATTERNS = {
     "new_ike_sa": STARTED,  # vpnc negotiates phase 1 only when (re)started: a restart is a new session
     # every Quick Mode vpnc completes (its first, its own rekeys) prints the selected IPsec SA: new SPIs
     "new_spis": re.compile(r"^IPSEC SA selected ", re.MULTILINE),
-    "replay_drops": re.compile(r"Discarding ancient ESP packet|replay", re.IGNORECASE),
+    "replay_drops": re.compile(r"Discarding ancient ESP packet"),
+    # ESP on an SPI vpnc never agreed to / with keys it does not share: a gateway-initiated Quick Mode that
+    # vpnc did not (or not correctly) take over
+    "unknown_spi": re.compile(r"unknown spi 0x[0-9a-f]+ from peer"),
+    "hmac_mismatch": re.compile(r"HMAC mismatch in ESP mode"),
     "dpd_terminated": re.compile(r"connection terminated by dead peer detection"),
     "exits": re.compile(r"^labctl: \S+ vpnc exited", re.MULTILINE),
 }
@@ -133,7 +137,7 @@ def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
     return report
 
 
-TELLING = re.compile(r"^labctl: .*|^vpnc: (?!Accepting expected ESP packet).*", re.MULTILINE)
+TELLING = re.compile(r"^labctl: .*|^vpnc: (?!Accepting ).*", re.MULTILINE)  # not the per-packet lines
 
 
 def telling_lines(text: str, limit: int = 4) -> list[str]:

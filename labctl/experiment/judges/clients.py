@@ -57,22 +57,30 @@ def vpnc_session(name: str, old: dict[str, Any], new: dict[str, Any], log: dict[
                  lines: list[str]) -> tuple[bool, str, list[str]]:
     """(same session, child state, reasons) of one vpnc client (pure). vpnc negotiates phase 1 only when it
     starts, so its session is its process: same pid, no new start in the log. Its CHILD_SA is `same` without
-    any Quick Mode or new SPI in its log, `rekeyed` with one, `lost` when it is not connected any more."""
+    any Quick Mode or new SPI in its log, `rekeyed` with one, `lost` when it is not connected any more or
+    receives ESP it cannot use (unknown SPI, HMAC mismatch)."""
     connected = new.get("state") == "connected"
     same = connected and bool(old.get("pid")) and new.get("pid") == old.get("pid") and log.get("new_ike_sa", 0) == 0
-    child = "lost" if not connected else "renegotiated" if not same else \
+    # ESP on an SPI or with keys vpnc does not share: the gateway's CHILD_SA is no longer vpnc's
+    broken = log.get("unknown_spi", 0) or log.get("hmac_mismatch", 0)
+    child = "lost" if not connected or broken else "renegotiated" if not same else \
         "rekeyed" if log.get("new_spis", 0) else "same"
     why = []
     quoted = f": {'; '.join(lines)}" if lines else ""
     if log.get("replay_drops", 0):
         why.append(f"{name} (vpnc): {log['replay_drops']} ESP packet(s) from the gateway discarded as replays "
-                   f"(the new Active restarted the CHILD_SA's sequence numbers; a server-initiated Quick Mode "
-                   f"rekey, which vpnc ignores, cannot fix it){quoted}")
+                   "(the new Active restarted the CHILD_SA's outbound sequence numbers: no replay-state sync)")
+    if log.get("unknown_spi", 0) or log.get("hmac_mismatch", 0):
+        why.append(f"{name} (vpnc): the gateway's takeover rekey (a server-initiated Quick Mode) did not reach "
+                   f"vpnc's ESP: {log.get('unknown_spi', 0)}x 'unknown spi', {log.get('hmac_mismatch', 0)}x "
+                   "'HMAC mismatch' in its log")
     if log.get("dpd_terminated", 0) or log.get("exits", 0):
         why.append(f"{name} (vpnc): vpnc exited ({log.get('dpd_terminated', 0)}x dead peer detection), its restart "
-                   f"loop started {log.get('new_ike_sa', 0)} new session(s){'' if log.get('replay_drops') else quoted}")
+                   f"loop started {log.get('new_ike_sa', 0)} new session(s)")
     elif not same and connected:
         why.append(f"{name} (vpnc): another vpnc session (pid {old.get('pid')} -> {new.get('pid')})")
+    if why:
+        why[-1] += quoted  # the log's own words, once
     return same, child, why
 
 
