@@ -102,7 +102,8 @@ def test_vpnc_log_counts_and_reasons() -> None:
     assert vpnc.count_events(CONNECT_LOG) == {"new_ike_sa": 1, "new_spis": 1, "replay_drops": 0, "unknown_spi": 0,
                                                "hmac_mismatch": 0, "dpd_terminated": 0, "exits": 0}
     counts = vpnc.count_events(TAKEOVER_LOG)
-    assert (counts["new_ike_sa"], counts["replay_drops"], counts["unknown_spi"], counts["hmac_mismatch"]) == (0, 2, 1, 2)
+    seen = (counts["new_ike_sa"], counts["replay_drops"], counts["unknown_spi"], counts["hmac_mismatch"])
+    assert seen == (0, 2, 1, 2)
     lines = vpnc.telling_lines(TAKEOVER_LOG)
     assert lines == ["vpnc: Discarding ancient ESP packet with seq 1 (expected 4578)",
                      "vpnc: Discarding ancient ESP packet with seq 2 (expected 4578)",
