@@ -72,6 +72,11 @@ def start(node: NodeHandle) -> bool:
     return node.exec(["touch", VPNC_GO], timeout=3)[0] == 0
 
 
+def reconnect(node: NodeHandle) -> bool:
+    """End the running vpnc: its restart loop starts a new session (what a user does when nothing passes)."""
+    return node.exec(["sh", "-c", f"kill \"$(cat {VPNC_PID})\""], timeout=3)[0] == 0
+
+
 def log_size(node: NodeHandle) -> int:
     code, out = node.exec(["stat", "-c", "%s", VPNC_LOG])
     return int(out.strip()) if code == 0 and out.strip().isdigit() else 0
