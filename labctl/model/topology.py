@@ -333,7 +333,8 @@ class EasyVpnClients(Strict):
     first_address: IPv4Address
     overrides: dict[Name, EasyVpnClientOverride] = Field(default_factory=dict)
     vpnc: int = Field(ge=0, le=250)
-    vpnc_dh: Literal["dh2", "dh5", "dh14"]  # vpnc --dh and --pfs: IKE DH group and Quick Mode PFS group
+    vpnc_dh: Literal["dh2", "dh5", "dh14"]  # vpnc --dh: the IKE (phase 1) DH group
+    vpnc_pfs: bool  # vpnc --pfs VPNC_DH (else nopfs); the server then offers PFS in its own Quick Modes too
 
     @model_validator(mode="after")
     def _vpnc_within_count(self) -> EasyVpnClients:

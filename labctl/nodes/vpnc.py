@@ -47,7 +47,7 @@ LOG_PATTERNS = {
     "new_ike_sa": STARTED,  # vpnc negotiates phase 1 only when (re)started: a restart is a new session
     # every Quick Mode vpnc completes (its first, its own rekeys) prints the selected IPsec SA: new SPIs
     "new_spis": re.compile(r"^IPSEC SA selected ", re.MULTILINE),
-    "replay_drops": re.compile(r"Discarding ancient ESP packet"),
+    "replay_drops": re.compile(r"Discarding (?:ancient|replayed) ESP packet"),
     # ESP on an SPI vpnc never agreed to / with keys it does not share: a gateway-initiated Quick Mode that
     # vpnc did not (or not correctly) take over
     "unknown_spi": re.compile(r"unknown spi 0x[0-9a-f]+ from peer"),

@@ -23,13 +23,20 @@ __all__ = ["CHARON_RETRANSMIT", "SABOTAGES", "NodeConfig", "render_lab", "write_
 CHARON_RETRANSMIT = {"timeout": 1.0, "base": 1.4, "tries": 3}
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
 # What Cisco-protocol Easy VPN clients offer (vpnc: AES/3DES x SHA-1/MD5, DH group 2 by default, 5 or 14 with
-# --dh; Quick Mode with or without PFS), accepted by the Easy VPN conn beside the topology's proposals; and the
-# CHILD_SA hard lifetime of a server that never rekeys (the client does, long before)
-CISCO_CLIENT = {
-    "ike": ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048"],
-    "esp": ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048", "aes256-aes192-aes128-3des-sha1-md5"],
-    "child_life": "24h",
-}
+# --dh), accepted by the Easy VPN conn beside the topology's proposals; Quick Mode without PFS, and with it only
+# when the topology's vpnc clients use PFS (`clients.vpnc_pfs`): a DH group in any ESP proposal makes the
+# server's own Quick Modes (the takeover rekey) demand PFS, which the strongSwan clients refuse. And the CHILD_SA
+# hard lifetime of a server that never rekeys (the client does, long before).
+CISCO_IKE = ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048"]
+CISCO_ESP = ["aes256-aes192-aes128-3des-sha1-md5"]
+CISCO_ESP_PFS = ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048"]
+CISCO_CHILD_LIFE = "24h"
+
+
+def _cisco_proposals(topo: Topology) -> dict[str, object]:
+    pfs = bool(topo.easyvpn and topo.easyvpn.clients.vpnc and topo.easyvpn.clients.vpnc_pfs)
+    return {"ike": CISCO_IKE, "esp": CISCO_ESP + (CISCO_ESP_PFS if pfs else []), "child_life": CISCO_CHILD_LIFE}
+
 VPNC_CONF = "/etc/vpnc/easyvpn.conf"
 
 
@@ -92,7 +99,8 @@ def render_lab(
                 "/etc/strongswan.conf": env.get_template("strongswan.conf.j2").render(strongswan_ctx),
                 "/etc/swanctl/swanctl.conf": env.get_template("swanctl-gateway.conf.j2").render(
                     ctx | {"vip": vip, "peer_address": peer_address, "site": bool(topo.peers) or not topo.easyvpn,
-                           "ha_pools": stateful, "split_include": _split_include(topo), "cisco_proposals": CISCO_CLIENT}
+                           "ha_pools": stateful, "split_include": _split_include(topo),
+                           "cisco_proposals": _cisco_proposals(topo)}
                 ),
                 "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage, sso_key).to_json(),
                 "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(

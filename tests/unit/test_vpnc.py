@@ -34,6 +34,7 @@ vpnc: Accepting expected ESP packet with seq 1
 TAKEOVER_LOG = """vpnc: Accepting expected ESP packet with seq 4577
 vpnc: Discarding ancient ESP packet with seq 1 (expected 4578)
 vpnc: Discarding ancient ESP packet with seq 2 (expected 4578)
+vpnc: Discarding replayed ESP packet with seq 4577
 vpnc: unknown spi 0x312304be from peer
 vpnc: HMAC mismatch in ESP mode
 vpnc: HMAC mismatch in ESP mode
@@ -68,11 +69,19 @@ def test_server_accepts_cisco_clients_and_never_rekeys_them() -> None:
     ezvpn = gw[gw.index("  ezvpn {"):]
     assert "id = keyid:unity" in ezvpn and "id-1 = keyid:unity" in ezvpn  # the group as a KEY_ID
     assert "aes256-sha256-modp2048,aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048" in ezvpn
-    assert "esp_proposals = aes256-sha256,aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048," \
-           "aes256-aes192-aes128-3des-sha1-md5" in ezvpn  # Quick Mode with and without PFS
+    # Quick Mode without PFS only: a DH group would make the server's own rekeys demand PFS
+    assert "esp_proposals = aes256-sha256,aes256-aes192-aes128-3des-sha1-md5\n" in ezvpn
     ike, child = ezvpn[:ezvpn.index("children {")], ezvpn[ezvpn.index("children {"):]
     assert "rekey_time = 0" in ike and "reauth_time = 0" in ike
     assert "rekey_time = 0" in child and "life_time = 24h" in child
+
+
+def test_vpnc_pfs_adds_dh_groups_to_the_servers_esp_proposals(tmp_path: Path) -> None:
+    topo = load_topology(variant(tmp_path, "vpnc: 2 ", "vpnc: 2\n    vpnc_pfs: true\n    #"))
+    nodes = render_lab(topo)
+    assert "aes256-aes192-aes128-3des-sha1-md5,aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048" \
+        in nodes["gw1"].files["/etc/swanctl/swanctl.conf"]
+    assert "--dh dh2 \\\n    --pfs dh2 " in nodes["client3"].files["/etc/labctl/init.sh"]
 
 
 def test_strongswan_clients_send_the_group_as_a_key_id_too() -> None:
@@ -92,7 +101,7 @@ def test_vpnc_client_config_and_restart_loop(tmp_path: Path) -> None:
     assert file_mode("/etc/vpnc/easyvpn.conf") == 0o600  # group key and password
     init = node.files["/etc/labctl/init.sh"]
     assert "vpnc --no-detach --non-inter --debug 1 --natt-mode natt --dh dh14" in init
-    assert "--pfs dh14 /etc/vpnc/easyvpn.conf" in init
+    assert "--pfs nopfs /etc/vpnc/easyvpn.conf" in init  # PFS only with vpnc_pfs
     assert "while :; do" in init and ">>\"$log\"" in init and "log=/var/log/vpnc.log" in init
     assert init.index("while [ ! -e /run/labctl-vpnc-go ]") < init.index("while :; do")  # up lets it connect
     assert "swanctl" not in init and "charon" not in init.split("\n#")[0]
@@ -103,7 +112,7 @@ def test_vpnc_log_counts_and_reasons() -> None:
                                                "hmac_mismatch": 0, "dpd_terminated": 0, "exits": 0}
     counts = vpnc.count_events(TAKEOVER_LOG)
     seen = (counts["new_ike_sa"], counts["replay_drops"], counts["unknown_spi"], counts["hmac_mismatch"])
-    assert seen == (0, 2, 1, 2)
+    assert seen == (0, 3, 1, 2)
     lines = vpnc.telling_lines(TAKEOVER_LOG)
     assert lines == ["vpnc: Discarding ancient ESP packet with seq 1 (expected 4578)",
                      "vpnc: Discarding ancient ESP packet with seq 2 (expected 4578)",
@@ -147,7 +156,7 @@ def test_vpnc_client_broken_by_the_takeover_fails_with_its_log_lines() -> None:
                   {"client2": vpnc.telling_lines(TAKEOVER_LOG)})
     text = " | ".join(verdict.reasons)
     assert not verdict.passed and verdict.child_sa == "lost"
-    assert "client2 (vpnc): 2 ESP packet(s) from the gateway discarded as replays" in text
+    assert "client2 (vpnc): 3 ESP packet(s) from the gateway discarded as replays" in text
     assert "1x 'unknown spi', 2x 'HMAC mismatch'" in text
     assert "vpnc: Discarding ancient ESP packet with seq 1 (expected 4578)" in text
     assert "outage inside1->client2 36000 ms" in text
