@@ -47,7 +47,16 @@ def test_real_repo_context_is_the_sidecar_and_agent_trees_and_nothing_else() -> 
     for kind in ("node", "host"):
         files = set(images.context_files(kind))
         shared = {"labctl/__init__.py", "labctl/images/install-missing.sh"}
-        assert {"Dockerfile", "packages.txt"} | shared | sidecar == files
+        own = {"host": {"vpnc-packages.txt"}}.get(kind, set())  # vpnc, installed without perl (its own list)
+        assert {"Dockerfile", "packages.txt"} | own | shared | sidecar == files
+
+
+def test_vpnc_is_no_base_package_so_the_base_does_not_change() -> None:
+    """vpnc's dependency exception needs dpkg: it is installed by the host Dockerfile, never by debootstrap."""
+    assert "vpnc" not in images.base_packages()
+    host = images.REPO_ROOT / "labctl/images/host"
+    assert images.read_packages(host / "vpnc-packages.txt") == ["vpnc"]
+    assert "vpnc-packages.txt perl:any,perl" in (host / "Dockerfile").read_text()
 
 
 def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_path: Path) -> None:
