@@ -92,12 +92,12 @@ def test_seed_ha_renders_ikev1_psk_host_to_host_and_sync_over_inside() -> None:
     assert (sso["local_ip"], sso["peer_ip"]) == ("10.0.0.1", "10.0.0.2")  # the SSO channel over inside too
     init = gw["/etc/labctl/init.sh"]
     assert "ip addr replace 192.168.0.1/32 dev lo" in init
-    assert "ip route del local 192.168.0.1 dev lo table local" in init  # still forwarded to inside1
-    assert "ip route replace local 192.168.0.1 dev lo table 251" in init  # and its packets are no martians
+    assert "ip route del local" not in init  # kernel-libipsec's route needs the address local (its source)
+    assert "ip rule add pref 10 iif ipsec0 to 192.168.0.1 lookup main" in init  # the tunnel's packets: to inside1
     assert "ip route replace 192.168.0.0/16 via 10.0.0.5" in init
     peer = nodes["peer"].files
-    assert "ip route del local 172.16.0.1 dev lo table local" in peer["/etc/labctl/init.sh"]
-    assert "ip route replace local 172.16.0.1 dev lo table 251" in peer["/etc/labctl/init.sh"]
+    assert "ip rule del pref 0 lookup local" in peer["/etc/labctl/init.sh"]  # the rule moves behind rule 10
+    assert "ip rule add pref 10 iif ipsec0 to 172.16.0.1 lookup main" in peer["/etc/labctl/init.sh"]
     assert "local_ts = 172.16.0.1/32" in peer["/etc/swanctl/swanctl.conf"]
     other = json.loads(nodes["ha-r2"].files["/etc/labctl/sidecar.json"])["sso"]
     assert (other["local_ip"], other["peer_ip"]) == ("10.0.0.2", "10.0.0.1")
