@@ -356,9 +356,10 @@ def list_faults(lab: RunningLab) -> list[ActiveFault]:
 
 def wait_whole(lab: RunningLab, timeout: float | None = None) -> None:
     """Wait until the lab is as `up` left it: every node running, tunnel passing traffic, standby hot,
-    and (with preempt) the highest-priority gateway Active again."""
+    and (with preempt) the highest-priority gateway Active again. A returning node first sits out its start
+    delay (`standby delay reload`: 2 minutes in the seeds), so that is waited for on top."""
     topo = lab.topo
-    timeout = timeout or max(60.0, topo.failover.converge_timeout / 1000 * 2)
+    timeout = timeout or max(60.0, topo.failover.converge_timeout / 1000 * 2) + topo.first_active_ms / 1000
     started = time.monotonic()
     deadline = started + timeout
     wait_ready(lab, deadline, lambda _m: None, {}, started)

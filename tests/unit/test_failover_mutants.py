@@ -416,3 +416,17 @@ def test_the_convergence_wait_covers_the_budget_and_on_the_way_back_the_returnin
     assert failover.convergence_wait(topo, None, 850.0, returning=False) == 20.0  # the topology's 20 s
     assert failover.convergence_wait(topo, 5.0, 22000.0, returning=False) == pytest.approx(32.0)  # 22 s + 10 s
     assert failover.convergence_wait(topo, 5.0, 22000.0, returning=True) == pytest.approx(33.4)  # + 1.4 s start
+
+
+def test_a_failed_clean_up_after_the_verdict_is_a_note_not_a_lost_verdict(monkeypatch: pytest.MonkeyPatch,
+                                                                           clock: Clock) -> None:
+    """The seeds' `standby delay reload 120` can outlast the clean-up: the verdict is still printed."""
+    def never_whole(lab_: Any) -> None:
+        raise LabctlError("gw1 did not preempt back to Active in 60s")
+
+    r = run(monkeypatch, recover=True)  # patches the procedure's steps (fault, final state) for the run below
+    monkeypatch.setattr(failover, "wait_whole", never_whole)
+    verdict = failover.failover(r.lab, judge=Judge({"a": Probe()}), recover=True)  # type: ignore[arg-type]
+    assert verdict.verdict in ("pass", "fail")
+    assert verdict.notes[-1] == ("after the verdict the lab did not become whole again: gw1 did not preempt back "
+                                 "to Active in 60s")
