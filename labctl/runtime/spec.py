@@ -22,6 +22,9 @@ SYSCTLS = {
     "net.ipv4.ip_forward": "1",
     "net.ipv4.conf.all.rp_filter": "0",
     "net.ipv4.conf.default.rp_filter": "0",
+    # a node holding a host's address for a host-to-host crypto ACL (`host_sources`) still has to route that
+    # host's packets and answer its ARP: both carry a source address that is also local here
+    "net.ipv4.conf.all.accept_local": "1",
     "net.ipv6.conf.all.disable_ipv6": "1",
 }
 BRIDGE_PREFIX = "lc"
