@@ -152,12 +152,17 @@ def outage_reasons(verdict: Verdict) -> list[str]:
             for name, ms in verdict.outage_ms.items() if ms > verdict.max_outage_ms]
 
 
+def _prefix(route: str) -> str:
+    """`ip route` shows a host route as 172.16.0.1, a topology names it 172.16.0.1/32: one spelling."""
+    return route if "/" in route else f"{route}/32"
+
+
 def rri_reasons(verdict: Verdict, expected: list[str], missing: str) -> list[str]:
     """The route holder injects every expected route, nobody else injects any; `missing` words the first
     failure for the judge's kind of route (`{holder}` and `{routes}` are filled in)."""
     holder = verdict.route_holder
-    have = set(verdict.rri.get(holder or "", []))
-    absent = [route for route in expected if route not in have]
+    have = {_prefix(route) for route in verdict.rri.get(holder or "", [])}
+    absent = [route for route in expected if _prefix(route) not in have]
     reasons = [missing.format(holder=holder, routes=", ".join(absent))] if absent else []
     for node, routes in verdict.rri.items():
         if node != holder and routes:

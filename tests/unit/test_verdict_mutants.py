@@ -35,6 +35,13 @@ def test_the_after_loss_percent_keeps_two_decimals() -> None:
     assert v.loss["a->b"]["after_percent"] == 33.33
 
 
+def test_a_host_route_counts_whether_or_not_it_is_spelled_with_its_prefix_length() -> None:
+    """`ip route` prints 172.16.0.1, the host-to-host ACL of the seed names 172.16.0.1/32: the same route."""
+    v = make(rri={"gw2": ["172.16.0.1", "10.33.0.7/32"]}, active_after="gw2", new_active="gw2")
+    assert shared.rri_reasons(v, ["172.16.0.1/32", "10.33.0.7"], "{holder} lacks {routes}") == []
+    assert shared.rri_reasons(v, ["172.16.0.2/32"], "{holder} lacks {routes}") == ["gw2 lacks 172.16.0.2/32"]
+
+
 def test_rri_reasons_name_every_missing_route_and_every_other_injector() -> None:
     v = make(rri={"gw1": ["10.2.0.0/24", "10.3.0.0/24"], "gw3": []}, active_after=None, new_active="gw2")
     assert shared.rri_reasons(v, ["10.2.0.0/24", "10.3.0.0/24"], "{holder} lacks {routes}") == [
