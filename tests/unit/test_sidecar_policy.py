@@ -46,7 +46,7 @@ RESYNC_EVENT = Event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence
 RELOAD = [Event("charon", "reloading charon to resync from the active"), ReloadCharon()]
 
 
-def config(*, ha_plugin: bool = True, sequence_continuity: bool = True, rri: bool = True,
+def config(*, ha_plugin: bool = True, sequence_continuity: str = "rekey", rri: bool = True,
            remote_peer: bool = False, routes: tuple[str, ...] = ROUTES) -> SidecarConfig:
     return SidecarConfig(
         lab="dual", node="gw1", redundancy="stateful", group_name="HA-out", priority=110,
@@ -272,13 +272,13 @@ def test_takeover_reports_missing_routes() -> None:
 
 
 def test_resync_only_with_sequence_continuity_and_the_ha_plugin() -> None:
-    pol = active(config(sequence_continuity=False))
+    pol = active(config(sequence_continuity="off"))
     assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
     pol = active(config(ha_plugin=False))
     assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
     pol = active(config(rri=False))
     assert pol.vip_ready() == [ResyncSegment(), RESYNC_EVENT]
-    pol = active(config(rri=False, sequence_continuity=False))
+    pol = active(config(rri=False, sequence_continuity="off"))
     assert pol.vip_ready() == []
 
 
