@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import LabctlError
+from labctl.matrix.gate import OpenGate, QuietGate
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
 
 if TYPE_CHECKING:
@@ -104,12 +105,14 @@ class MatrixResult:
         return counts
 
 
-def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult:
-    """One cell: fresh lab, failover (no recovery: the lab goes anyway), events, then down in any case."""
+def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter, gate: QuietGate | None = None) -> CellResult:
+    """One cell: fresh lab, failover (no recovery: the lab goes anyway), events, then down in any case.
+    With other cells in parallel, `gate` keeps their lab setup and teardown out of this cell's measurement."""
     from labctl.experiment import timeline
     from labctl.experiment.failover import failover, failover_and_back
     from labctl.lab import open_lab, up
 
+    gate = gate or OpenGate()
     result = CellResult(cell, started_at=round(time.time(), 3))
     began = time.monotonic()
     mark = began
@@ -122,8 +125,9 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult
 
     try:
         reporter.stage(cell, "up")
-        up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
-           progress=lambda m: reporter.stage(cell, f"up: {m}"), engine=engine, overrides=cell.overrides())
+        with gate.hold("churn"):
+            up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
+               progress=lambda m: reporter.stage(cell, f"up: {m}"), engine=engine, overrides=cell.overrides())
         stage("up")
         lab = open_lab(engine.lab(cell.lab))
         reporter.stage(cell, f"failover: {cell.fault_name}")
@@ -131,10 +135,12 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult
                         max_loss_percent=cell.settings.max_loss_percent,
                         converge_timeout=cell.settings.converge_timeout_s(),
                         progress=lambda m: reporter.stage(cell, f"failover: {m}"), percent=cell.fault.percent)
-        if cell.fault.recover:
-            verdict = failover_and_back(lab, cell.fault.fault, cell.fault.node, cell.fault.link, **measured)
-        else:
-            verdict = failover(lab, cell.fault.fault, cell.fault.node, cell.fault.link, recover=False, **measured)
+        with gate.hold("measure"):
+            if cell.fault.recover:
+                verdict = failover_and_back(lab, cell.fault.fault, cell.fault.node, cell.fault.link, **measured)
+            else:
+                verdict = failover(lab, cell.fault.fault, cell.fault.node, cell.fault.link, recover=False,
+                                   **measured)
         stage("failover")
         result.verdict = verdict.to_dict()
         try:
@@ -154,7 +160,8 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter) -> CellResult
     finally:
         reporter.stage(cell, "down")
         try:
-            engine.down(cell.lab)
+            with gate.hold("churn"):
+                engine.down(cell.lab)
         except Exception as exc:  # noqa: BLE001 - reported on the cell, the run goes on
             result.status = "error"
             result.error = (result.error or "") + f"\ncleanup of lab {cell.lab} failed: {exc}"
@@ -200,10 +207,11 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
                 reporter.finished(results[cell.id])
                 continue
             reporter.started(cell)
-            results[cell.id] = run_cell(engine, cell, reporter)
+            results[cell.id] = run_cell(engine, cell, reporter, gate)
             reporter.finished(results[cell.id])
 
     groups = exclusive_groups(cells)
+    gate = QuietGate() if min(jobs, len(groups)) > 1 else OpenGate()
     with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups) or 1))) as pool:
         futures = [pool.submit(run_group, g) for g in groups]
         try:

@@ -7,6 +7,7 @@ from typing import Any
 
 from netaddr import IPAddress, IPNetwork
 
+from labctl.model.dpd import dpd_margins
 from labctl.model.topology import Topology
 
 Issue = tuple[tuple[str | int, ...], str]
@@ -62,6 +63,8 @@ def check_topology(topo: Topology) -> list[Issue]:
         issues.append(((), f"node names must be unique across ha.nodes, peers and hosts: {', '.join(dup)}"))
 
     ha = topo.ha
+    # the sync network may be one of the HSRP LANs: the seed runs its IPC (SSO + state sync) over the inside
+    # Ethernet1/0; the ha plugin and the SSO channel then use the gateways' own addresses on it
     if ha.sync_network not in nets:
         issues.append((("ha", "sync_network"), f"unknown network {ha.sync_network!r}"))
     # a group number is per interface (the guide allows the same one inside and outside): only the same
@@ -71,8 +74,6 @@ def check_topology(topo: Topology) -> list[Issue]:
         loc = ("ha", "interfaces", index)
         if groups.index((iface.network, iface.group)) != index:
             issues.append(((*loc, "group"), f"HSRP group {iface.group} is already configured on {iface.network}"))
-        if iface.network == ha.sync_network:
-            issues.append(((*loc, "network"), "HSRP must not run on the sync network"))
         check_address((*loc, "virtual_ip"), iface.network, iface.virtual_ip, f"virtual IP of group {iface.group}")
         for tracked in iface.track:
             if tracked not in [i.network for i in ha.interfaces]:
@@ -105,6 +106,7 @@ def check_topology(topo: Topology) -> list[Issue]:
     if topo.easyvpn and (range_issue := _client_range(topo)):
         return [*issues, range_issue]  # the checks below compute every client's address
     issues += _check_routing(topo, nets)
+    issues += check_dpd(topo)
     if topo.peers:
         for field in ("psk", "peer_id", "remote_subnets"):
             if not getattr(topo.crypto, field):
@@ -244,20 +246,67 @@ def _check_routing(topo: Topology, nets: dict[str, IPNetwork]) -> list[Issue]:
             issues.append((("ha", "ospf", "timers"), f"hello/dead timers differ from the routers on {ospf.network!r} "
                            f"({', '.join(speakers)}): OSPF neighbours must agree on them"))
 
+    issues += _check_tunnel_sources(topo)
+    return issues
+
+
+def _check_tunnel_sources(topo: Topology) -> list[Issue]:
+    """kernel-libipsec installs a CHILD_SA's policy only when the node holds an address inside its local traffic
+    selector: the gateways in each crypto.local_subnets prefix, each peer in each crypto.remote_subnets prefix.
+    `tunnel_sources` are unused addresses; `host_sources` a host's own address (a host-to-host crypto ACL, as in
+    the seed), which the node holds without a local route so traffic to it is still forwarded to the host."""
+    issues: list[Issue] = []
+    hosts = {IPAddress(str(a)) for name in topo.hosts for a in topo.addresses_of(name).values()}
     used = {IPAddress(str(a)) for node in topo.node_names() for a in topo.addresses_of(node).values()}
-    local = [_net(s) for s in topo.crypto.local_subnets]
-    sources = [IPAddress(str(a)) for a in topo.ha.tunnel_sources]
-    for index, source in enumerate(sources):
-        if not any(source in subnet for subnet in local):
-            issues.append((("ha", "tunnel_sources", index), f"{source} is not inside a crypto.local_subnets prefix"))
-        if source in used:
-            issues.append((("ha", "tunnel_sources", index), f"{source} is a node's address: pick an unused one"))
-    own = [IPAddress(str(a)) for spec in topo.ha.nodes.values() for a in spec.addresses.values()]
-    for index, subnet in enumerate(local):
-        if not any(a in subnet for a in own + sources):
-            issues.append((("crypto", "local_subnets", index), f"the gateways have no address in {subnet}: the "
-                           "userspace ESP (kernel-libipsec) cannot route into the tunnel; add an unused address of "
-                           "it to ha.tunnel_sources"))
+    sides: list[tuple[tuple[str | int, ...], str, list[Any], Any, list[Any]]] = [
+        (("ha",), "local_subnets", list(topo.crypto.local_subnets), topo.ha,
+         [a for spec in topo.ha.nodes.values() for a in spec.addresses.values()])]
+    for name, peer in topo.peers.items():
+        sides.append((("peers", name), "remote_subnets", list(topo.crypto.remote_subnets), peer,
+                      list(peer.addresses.values())))
+    for loc, field, subnets, spec, addresses in sides:
+        nets = [_net(s) for s in subnets]
+        where = ".".join(map(str, loc))
+        sources = [IPAddress(str(a)) for a in spec.tunnel_sources]
+        host_sources = [IPAddress(str(a)) for a in spec.host_sources]
+        for kind, listed in (("tunnel_sources", sources), ("host_sources", host_sources)):
+            for index, source in enumerate(listed):
+                if not any(source in subnet for subnet in nets):
+                    issues.append(((*loc, kind, index), f"{source} is not inside a crypto.{field} prefix"))
+                if kind == "tunnel_sources" and source in used:
+                    issues.append(((*loc, kind, index), f"{source} is a node's address: pick an unused one (a "
+                                   f"host's own address, for a host-to-host ACL, goes to {where}.host_sources)"))
+                if kind == "host_sources" and source not in hosts:
+                    issues.append(((*loc, kind, index), f"{source} is no host's address (host_sources are the "
+                                   "hosts of a host-to-host ACL; an unused address goes to tunnel_sources)"))
+        own = [IPAddress(str(a)) for a in addresses]
+        who = "the gateways have" if loc[0] == "ha" else f"peer {loc[1]} has"
+        for index, subnet in enumerate(nets):
+            if not any(a in subnet for a in own + sources + host_sources):
+                issues.append((("crypto", field, index), f"{who} no address in {subnet}: the userspace ESP "
+                               f"(kernel-libipsec) cannot route into the tunnel; add an unused address of it to "
+                               f"{where}.tunnel_sources (or, for a host-to-host ACL, the host's own address to "
+                               f"{where}.host_sources)"))
+    return issues
+
+
+def check_dpd(topo: Topology) -> list[Issue]:
+    """A stateful lab keeps its IKE SA only if the far end's DPD is still waiting when the standby is Active
+    (labctl.model.dpd): refuse a DPD that gives up first, with the smallest DPD delay that would not."""
+    if topo.redundancy != "stateful":
+        return []
+    issues: list[Issue] = []
+    for margin in dpd_margins(topo):
+        if margin.survives:
+            continue
+        loc = ("crypto", "dpd") if margin.who == "peer" else ("easyvpn", "dpd")
+        owner = "the peer's" if margin.who == "peer" else "the clients'"
+        rekey = " + IKEv1 Quick Mode rekey" if margin.ike_version == 1 else ""
+        issues.append((loc, f"a stateful takeover takes {margin.takeover_ms:.0f} ms (HSRP hold {topo.ha.hsrp.hold} "
+                       f"ms + takeover allowance {topo.failover.takeover_allowance} ms{rekey}), but {owner} DPD "
+                       f"({margin.dpd_ms // 1000}s) gives up first: {margin.explain()}; the {margin.who} would drop "
+                       f"the IKE SA and re-negotiate. Fix: {'.'.join(loc)}: {margin.minimum_dpd_s()}s or more, or "
+                       "shorter HSRP timers (ha.hsrp.hold)"))
     return issues
 
 

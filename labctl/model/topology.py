@@ -128,6 +128,19 @@ def _proposal(value: str) -> str:
     return value
 
 
+_AH = re.compile(r"(^|-)ah(-|$)|^ah[a-z0-9]")
+AH_REFUSAL = ("AH is not available here: the userspace ESP (kernel-libipsec) does ESP in UDP only, tunnel mode; "
+              "use ESP with integrity instead, e.g. esp_proposals: [3des-md5] for the seed's `ah-md5-hmac esp-3des` "
+              "(or aes128-sha1 for `ah-sha-hmac esp-aes`)")
+
+
+def _not_ah(value: str) -> str:
+    """IOS `ah-md5-hmac` / `ah-sha-hmac` (or a swanctl `ah_proposals` value) cannot run on kernel-libipsec."""
+    if _AH.search(value):
+        raise ValueError(f"{value!r}: {AH_REFUSAL}")
+    return value
+
+
 def _one_line(value: str) -> str:
     """Free text lands in comments of rendered files: a newline or control character would end the comment."""
     if any(unicodedata.category(ch).startswith("C") for ch in value):
@@ -138,6 +151,7 @@ def _one_line(value: str) -> str:
 Secret = Annotated[str, AfterValidator(_secret)]
 Identity = Annotated[str, AfterValidator(_identity)]
 Proposal = Annotated[str, AfterValidator(_proposal)]
+EspProposal = Annotated[str, AfterValidator(_proposal), AfterValidator(_not_ah)]
 OneLine = Annotated[str, AfterValidator(_one_line), Field(max_length=200)]
 
 
@@ -270,7 +284,8 @@ class HaOspf(Strict):
 
 class HaPair(Strict):
     group_name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,31}$")
-    sync_network: Name
+    sync_network: Name = Field(description="SSO channel + ha plugin sync; may be an HSRP LAN (the seed's IPC "
+                                           "over the inside), the sync then runs in cleartext among its hosts")
     # `auto`: a random key per lab, made by `up` (a shared default key would be public to everyone)
     sync_key: Literal["auto"] | Annotated[Secret, Field(min_length=8)]
     hsrp: HsrpTimers
@@ -285,7 +300,12 @@ class HaPair(Strict):
     ospf: HaOspf | None = None
     # kernel-libipsec routes into the tunnel only with a local address inside the local traffic selector: when a
     # protected LAN sits behind an inside router, both gateways hold one of these on lo (never announced)
-    tunnel_sources: list[IPv4Address] = Field(default_factory=list)
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list, description="unused addresses inside "
+                                              "crypto.local_subnets held on lo (kernel-libipsec needs one)")
+    # the same for a host-to-host crypto ACL (`permit ip host A host B`): the inside host's own address, held on
+    # lo without its local route, so decrypted traffic to it is still forwarded to the host
+    host_sources: list[IPv4Address] = Field(default_factory=list, description="host-to-host ACL: the inside "
+                                            "host's own address, held on lo without a local route")
 
 
 class Peer(Strict):
@@ -293,6 +313,11 @@ class Peer(Strict):
 
     addresses: dict[Name, IPv4Address]
     routes: list[Route] = Field(default_factory=list)  # e.g. to the VIP via an edge router (single-interface)
+    # like ha.tunnel_sources / ha.host_sources, for crypto.remote_subnets on this peer
+    tunnel_sources: list[IPv4Address] = Field(default_factory=list, description="unused addresses inside "
+                                              "crypto.remote_subnets held on lo (kernel-libipsec needs one)")
+    host_sources: list[IPv4Address] = Field(default_factory=list, description="host-to-host ACL: the remote "
+                                            "host's own address, held on lo without a local route")
 
 
 class Host(Strict):
@@ -351,7 +376,7 @@ class EasyVpn(Strict):
     users: dict[Identity, Secret] = Field(min_length=1)  # name -> password (local users, the RADIUS users file)
     radius: RadiusServer | None = None
     clients: EasyVpnClients
-    dpd: DurationMs
+    dpd: DurationMs = Field(description="the clients' DPD delay (IKEv1), checked like crypto.dpd")
 
     def client_names(self) -> list[str]:
         return [f"client{i}" for i in range(1, self.clients.count + 1)]
@@ -376,13 +401,24 @@ class EasyVpn(Strict):
 class Crypto(Strict):
     ike_version: Literal[1, 2]
     ike_proposals: list[Proposal] = Field(min_length=1)
-    esp_proposals: list[Proposal] = Field(min_length=1)
+    esp_proposals: list[EspProposal] = Field(min_length=1, description="ESP only: an IOS ah-* transform is "
+                                             "refused, put its integrity into ESP (e.g. 3des-md5)")
+    # swanctl's `ah_proposals`: accepted as a field only to refuse AH with the alternative named (AH_REFUSAL)
+    ah_proposals: list[str] = Field(default_factory=list, description="refused: kernel-libipsec has no AH")
     psk: Secret | None = Field(default=None, min_length=8)  # site-to-site (peers) only, like peer_id
     gateway_id: Identity
     peer_id: Identity | None = None
     local_subnets: list[IPv4Network] = Field(min_length=1)
     remote_subnets: list[IPv4Network] = Field(default_factory=list)  # behind the peers
-    dpd: DurationMs
+    dpd: DurationMs = Field(description="the peer's DPD delay; a stateful lab whose peer would give up before "
+                                        "HSRP hold + takeover is refused, with the minimum named")
+
+    @field_validator("ah_proposals")
+    @classmethod
+    def _no_ah(cls, value: list[str]) -> list[str]:
+        if value:
+            raise ValueError(AH_REFUSAL)
+        return value
 
 
 class FailoverPolicy(Strict):
@@ -411,6 +447,14 @@ class Topology(Strict):
     def crypto_interface(self) -> HsrpInterface:
         """The HSRP group whose VIP is the IKE/ESP endpoint (first one flagged `crypto`)."""
         return next((i for i in self.ha.interfaces if i.crypto), self.ha.interfaces[0])
+
+    @property
+    def first_active_ms(self) -> int:
+        """How long after the gateways start HSRP may need to elect an Active: the start delay (`standby delay
+        reload` / `minimum`), then at most a hold time in Listen and one in Speak. `up` and the matrix must wait
+        at least this long (the seeds' `standby delay reload 120`: over 2 minutes)."""
+        hsrp = self.ha.hsrp
+        return max(hsrp.reload_delay, hsrp.delay_minimum or 0) + 2 * hsrp.hold
 
     def peer_ike_address(self, peer: str) -> str:
         """Where a remote peer talks IKE/ESP from: its address on the VIP's network, else (the VIP is routed,

@@ -11,6 +11,9 @@ from pathlib import Path
 import jinja2
 from netaddr import IPNetwork
 
+# charon's retransmission schedule, defined once in the model (validate checks the peers' DPD against it):
+# rendered into strongswan.conf, used by the stateless outage budget
+from labctl.model.dpd import CHARON_RETRANSMIT
 from labctl.model.sabotage import SABOTAGE_TABLE, SABOTAGES, gateway_switches, switches
 from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
@@ -18,9 +21,6 @@ from labctl.runtime.spec import NodeConfig, file_mode
 
 __all__ = ["CHARON_RETRANSMIT", "SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
 
-# charon's retransmission schedule (timeout * base**n for n = 0..tries, then it gives up): rendered into
-# strongswan.conf and used by the stateless outage budget, defined once
-CHARON_RETRANSMIT = {"timeout": 1.0, "base": 1.4, "tries": 3}
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
 
 
@@ -68,7 +68,8 @@ def render_lab(
         ctx = common | {"node": name, "role": "ha-gateway", "ha": ha, "priority": spec.priority,
                         "groups": groups, "sync": sync, "redundancy": topo.redundancy,
                         "easyvpn": topo.easyvpn, "radius": _radius_context(topo)}
-        ctx |= {"routes": ha.routes, "ospf": bool(ha.ospf), "tunnel_sources": [str(a) for a in ha.tunnel_sources]}
+        ctx |= {"routes": ha.routes, "ospf": bool(ha.ospf), "tunnel_sources": [str(a) for a in ha.tunnel_sources],
+                "host_sources": [str(a) for a in ha.host_sources]}
         ez_pools = [{"name": topo.easyvpn.pool.name, "subnet": str(topo.easyvpn.pool.subnet)}] if topo.easyvpn else []
         strongswan_ctx = ctx | {
             "libipsec": libipsec,
@@ -98,7 +99,9 @@ def render_lab(
 
     for name, peer in topo.peers.items():
         ctx = common | {"node": name, "role": "peer", "vip": vip, "routes": peer.routes,
-                        "local_address": topo.peer_ike_address(name)}
+                        "local_address": topo.peer_ike_address(name),
+                        "tunnel_sources": [str(a) for a in peer.tunnel_sources],
+                        "host_sources": [str(a) for a in peer.host_sources]}
         nodes[name] = NodeConfig(
             name,
             "peer",

@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 
-IMAGE_FOR_ROLE = {"ha-gateway": "labctl/node:latest", "peer": "labctl/node:latest", "host": "labctl/host:latest",
-                  "client": "labctl/node:latest", "radius": "labctl/node:latest", "router": "labctl/node:latest"}
+IMAGE_KIND_FOR_ROLE = {"ha-gateway": "node", "peer": "node", "host": "host", "client": "node", "radius": "node",
+                       "router": "node"}
+# the moving tags (docker-compose files); `up` runs the content-tagged image of its own checkout instead
+IMAGE_FOR_ROLE = {role: f"labctl/{kind}:latest" for role, kind in IMAGE_KIND_FOR_ROLE.items()}
 # Easy VPN clients stand for remote machines but share this host's CPU: a small CPU weight lets the lab's
 # routers (HSRP hellos every 200 ms) win when a hundred clients negotiate at once. Others keep Docker's 1024.
 CPU_SHARES = {"client": 16}

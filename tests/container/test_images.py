@@ -30,7 +30,8 @@ def ensured(client: docker.DockerClient) -> images.Ensured:
 def sh(client: docker.DockerClient, kind: str, script: str) -> str:
     """Run a shell snippet in a throwaway container of the image; a non-zero exit raises ContainerError."""
     out = client.containers.run(
-        images.TAGS[kind], ["sh", "-ec", script], remove=True, stderr=True, labels={labels.LAB: "test-images"}
+        images.current_images(client).refs[kind], ["sh", "-ec", script], remove=True, stderr=True,
+        labels={labels.LAB: "test-images"},
     )
     return out.decode()
 
@@ -56,11 +57,11 @@ def test_python_imports_the_sidecar_from_opt(client, ensured, kind: str) -> None
 
 def test_images_carry_kind_and_content_hash(client, ensured) -> None:
     for kind in ("node", "host"):
-        image = client.images.get(images.TAGS[kind])
+        image = client.images.get(ensured.refs[kind])
         assert image.id == ensured[kind]
         assert image.labels[labels.IMAGE_KIND] == kind
         assert image.labels[labels.IMAGE_HASH] == images.content_hash(kind, ensured["base"])
-    assert client.images.get(images.TAGS["base"]).labels[labels.IMAGE_KIND] == "base"
+    assert client.images.get(ensured.refs["base"]).labels[labels.IMAGE_KIND] == "base"
 
 
 def test_second_ensure_builds_nothing(client, ensured) -> None:

@@ -37,7 +37,7 @@ def test_networks_match_up() -> None:
     assert outside["name"] == "labctl-dual-outside" and outside["internal"] is True
     assert outside["driver_opts"] == {"com.docker.network.bridge.name": bridge_name("dual", "outside")}
     assert outside["labels"] == {labels.LAB: "dual", labels.NETWORK: "outside"}
-    assert outside["ipam"]["config"] == [{"subnet": "198.51.100.0/24", "gateway": "198.51.100.254"}]
+    assert outside["ipam"]["config"] == [{"subnet": "198.51.100.0/26", "gateway": "198.51.100.62"}]
 
 
 def test_services_match_up_and_carry_their_files() -> None:

@@ -119,9 +119,17 @@ def test_debootstrap_inputs(root: Path, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 class FakeImage:
+    created = iter(range(10_000))
+
     def __init__(self, image_id: str, kind: str, hash_: str) -> None:
         self.id, self.short_id, self.tags = image_id, image_id[:12], [f"labctl/{kind}"]
         self.labels = {labels.IMAGE_KIND: kind, labels.IMAGE_HASH: hash_}
+        self.attrs = {"Created": f"2026-12-02T00:00:{next(self.created):05d}Z"}
+        self.client: FakeImages | None = None
+
+    def tag(self, repository: str, tag: str) -> None:
+        assert self.client is not None
+        self.client.add(f"{repository}:{tag}", self)
 
 
 class FakeImages:
@@ -131,6 +139,7 @@ class FakeImages:
         self.removed: list[str] = []
 
     def add(self, tag: str, image: FakeImage) -> FakeImage:
+        image.client = self
         self.tags[tag] = self.all[image.id] = image
         return image
 
@@ -141,7 +150,9 @@ class FakeImages:
 
     def list(self, filters: dict) -> list[FakeImage]:
         tagged = {image.id for image in self.tags.values()}
-        return [i for i in self.all.values() if not filters.get("dangling") or i.id not in tagged]
+        key, _, value = filters.get("label", "").partition("=")
+        return [i for i in self.all.values() if (not filters.get("dangling") or i.id not in tagged)
+                and key in i.labels and (not value or i.labels[key] == value)]
 
     def remove(self, image_id: str) -> None:
         self.removed.append(image_id)
@@ -157,15 +168,17 @@ class FakeClient:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch, root: Path) -> FakeClient:
     client = FakeClient()
-    monkeypatch.setattr(images, "LOCK_FILE", str(root / "images.lock"))  # never wait on a real build
+    monkeypatch.setattr(images, "LOCK_DIR", str(root))  # never wait on a real build
     counter = iter(range(1000))
 
     def build_base(client_, say, root_):
-        image = FakeImage(f"sha256:base{next(counter)}", "base", images.debootstrap_hash(root_))
-        return client.images.add(images.TAGS["base"], image)
+        hash_ = images.debootstrap_hash(root_)
+        image = FakeImage(f"sha256:base{next(counter)}", "base", hash_)
+        return client.images.add(images.content_tag("base", hash_), image)
 
-    def build_kind(client_, kind, want, say, root_, nocache):
-        return client.images.add(images.TAGS[kind], FakeImage(f"sha256:{kind}{next(counter)}", kind, want))
+    def build_kind(client_, kind, want, say, root_, base, nocache):
+        assert base == images.content_tag("base", images.debootstrap_hash(root_))  # FROM this checkout's base
+        return client.images.add(images.content_tag(kind, want), FakeImage(f"sha256:{kind}{next(counter)}", kind, want))
 
     monkeypatch.setattr(images, "_build_base", build_base)
     monkeypatch.setattr(images, "_build_kind", build_kind)
@@ -175,19 +188,20 @@ def fake(monkeypatch: pytest.MonkeyPatch, root: Path) -> FakeClient:
 def test_ensure_builds_only_what_is_missing_or_stale(fake: FakeClient, root: Path) -> None:
     first = images.ensure_images(fake, root=root)
     assert first.built == ["base", "node", "host"] and set(first) == {"base", "node", "host"}
+    assert first.refs["node"] == images.content_tag("node", images.content_hash("node", first["base"], root))
+    assert fake.images.get(first.refs["node"]).id == fake.images.get(images.TAGS["node"]).id == first["node"]
     again = images.ensure_images(fake, root=root)
-    assert again.built == [] and again == first
+    assert again.built == [] and again == first and again.refs == first.refs
 
     (root / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n")
     after_edit = images.ensure_images(fake, root=root)
     assert after_edit.built == ["node", "host"] and after_edit["base"] == first["base"]
-    assert sorted(fake.images.removed) == sorted([first["node"], first["host"]])  # the superseded versions
+    assert after_edit.refs["node"] != first.refs["node"]
+    assert fake.images.get(images.TAGS["node"]).id == after_edit["node"]  # the moving tag follows
+    assert fake.images.removed == []  # the first version stays: another checkout may run it
 
     (root / "labctl/images/node/packages.txt").write_text("strongswan-charon\n")  # base content changes too
-    fake.images.removed.clear()
     assert images.ensure_images(fake, root=root).built == ["base", "node", "host"]
-    assert fake.images.removed[-1] == first["base"]  # after the images built on it
-    assert set(fake.images.all) == {fake.images.get(images.TAGS[k]).id for k in images.KINDS}
 
     assert images.ensure_images(fake, force={"host"}, root=root).built == ["host"]
     assert images.ensure_images(fake, force=True, root=root).built == ["base", "node", "host"]
@@ -195,18 +209,46 @@ def test_ensure_builds_only_what_is_missing_or_stale(fake: FakeClient, root: Pat
         images.ensure_images(fake, force={"router"}, root=root)
 
 
+def test_two_checkouts_keep_their_own_images(fake: FakeClient, root: Path, tmp_path: Path) -> None:
+    """A worktree with other sources and this checkout alternate on one engine: nothing is rebuilt twice."""
+    other = tmp_path / "other"
+    shutil.copytree(root, other)
+    (other / "labctl/sidecar/hsrp/fsm.py").write_text("# the worktree's change\n")
+    mine, theirs = images.ensure_images(fake, root=root), images.ensure_images(fake, root=other)
+    assert theirs.built == ["node", "host"] and mine.refs["node"] != theirs.refs["node"]
+    assert images.ensure_images(fake, root=root).built == []
+    assert images.ensure_images(fake, root=other).built == []
+    assert images.current_images(fake, root=root).refs == mine.refs
+
+
+def test_old_versions_beyond_the_newest_few_are_pruned(fake: FakeClient, root: Path) -> None:
+    versions = []
+    for n in range(images.KEEP_VERSIONS + 2):
+        (root / "labctl/sidecar/hsrp/fsm.py").write_text(f"# version {n}\n")
+        versions.append(images.ensure_images(fake, root=root)["node"])
+    node_ids = {i.id for i in fake.images.all.values() if i.labels[labels.IMAGE_KIND] == "node"}
+    assert node_ids == set(versions[-images.KEEP_VERSIONS:])
+    assert versions[0] in fake.images.removed and versions[-1] not in fake.images.removed
+
+
+def test_current_images_names_the_missing_build(fake: FakeClient, root: Path) -> None:
+    with pytest.raises(LabctlError, match="no base image.*labctl images build"):
+        images.current_images(fake, root=root)
+
+
 def test_progress_reports_each_kind(fake: FakeClient, root: Path) -> None:
     seen: list[tuple[str, str]] = []
-    images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
+    ensured = images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
     assert [k for k, m in seen if m.startswith("built ")] == ["base", "node", "host"]
     seen.clear()
     images.ensure_images(fake, lambda kind, message: seen.append((kind, message)), root=root)
-    assert seen == [(k, f"{images.TAGS[k]} up to date") for k in images.KINDS]
+    assert seen == [(k, f"{ensured.refs[k]} up to date") for k in images.KINDS]
 
 
 def test_concurrent_ensure_waits_for_the_running_one(fake: FakeClient, root: Path) -> None:
     seen: list[str] = []
-    with open(images.LOCK_FILE, "w") as held:
+    lock = Path(images.LOCK_DIR) / f"labctl-images-base-{images.debootstrap_hash(root)[:12]}.lock"
+    with open(lock, "w") as held:
         fcntl.flock(held, fcntl.LOCK_EX)
         worker = threading.Thread(
             target=images.ensure_images, args=(fake, lambda k, m: seen.append(m)), kwargs={"root": root}

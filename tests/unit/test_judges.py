@@ -425,8 +425,8 @@ def test_the_stateless_budget_is_dpd_then_charons_retransmissions_then_renegotia
     assert budget.retransmit_ms() == pytest.approx(1000 + 1400 + 1960 + 2744)
     topo = load_topology(ROOT / "topologies" / "dual-interface.yaml").with_overrides({"redundancy": "stateless"})
     got = budget.outage_budget(topo)
-    assert got["max_outage_ms"] == pytest.approx(5000 + 7104 + 2000)
-    assert got["derived_from"] == ("stateless: DPD delay 5000 ms + 4 unanswered DPD transmissions 7104 ms (charon "
+    assert got["max_outage_ms"] == pytest.approx(10000 + 7104 + 2000)
+    assert got["derived_from"] == ("stateless: DPD delay 10000 ms + 4 unanswered DPD transmissions 7104 ms (charon "
                                    "gives up) + re-negotiation allowance 2000 ms")
     ez = load_topology(ROOT / "topologies" / "easy-vpn.yaml").with_overrides({"redundancy": "stateless"})
     assert budget.outage_budget(ez)["max_outage_ms"] == pytest.approx(ez.easyvpn.dpd + 7104 + 2000)  # type: ignore

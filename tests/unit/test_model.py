@@ -84,7 +84,7 @@ def test_duplicate_key_and_bad_yaml(tmp_path: Path) -> None:
 
 
 def test_host_route_overlap_is_refused() -> None:
-    with pytest.raises(TopologyError, match=r"subnet: 198.51.100.0/24 overlaps the host.s route 198.51.100.0/25"):
+    with pytest.raises(TopologyError, match=r"subnet: 198.51.100.0/26 overlaps the host.s route 198.51.100.0/25"):
         load_topology(DUAL, host_networks=["198.51.100.0/25", "172.17.0.0/16"])
     load_topology(DUAL, host_networks=["192.0.2.0/24", "0.0.0.0/0"])  # default route never counts
 
@@ -97,4 +97,4 @@ def test_durations(text: object, ms: int) -> None:
 def test_overrides_round_trip_durations() -> None:
     topo = load_topology(DUAL).with_overrides({"redundancy": "stateless", "hello": "100ms", "hold": "300ms"})
     assert (topo.redundancy, topo.ha.hsrp.hello, topo.ha.hsrp.hold) == ("stateless", 100, 300)
-    assert topo.crypto.dpd == 5000 and topo.failover.converge_timeout == 30000
+    assert topo.crypto.dpd == 10000 and topo.failover.converge_timeout == 30000

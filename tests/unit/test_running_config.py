@@ -33,7 +33,7 @@ def block(text: str, head: str) -> list[str]:
 def test_interfaces_carry_the_standby_lines_of_the_topology() -> None:
     text = show.render(gw1(), "running-config")[1]
     assert block(text, "interface eth1") == [
-        "interface eth1", " description labctl network outside", " ip address 198.51.100.11 255.255.255.0",
+        "interface eth1", " description labctl network outside", " ip address 198.51.100.11 255.255.255.192",
         " standby version 2", " standby 1 ip 198.51.100.3", " standby 1 timers msec 200 msec 700",
         " standby 1 priority 110", " standby 1 preempt", " standby 1 name HA-out",
         " standby 1 track eth0 decrement 150", " crypto map site redundancy HA-out stateful"]
@@ -55,7 +55,7 @@ def test_crypto_redundancy_and_ipc_sections() -> None:
     assert block(text, "crypto isakmp policy 1") == [
         "crypto isakmp policy 1", " encr aes 256", " hash sha256", " group 14", " authentication pre-share",
         "! labctl: IKEv2 (swanctl `version = 2`); the policy above is its IKE proposal",
-        "crypto isakmp key lab-psk-0123456789 address 198.51.100.50", "crypto isakmp keepalive 5",
+        "crypto isakmp key lab-psk-0123456789 address 198.51.100.50", "crypto isakmp keepalive 10",
         "! labctl: strongSwan DPD (dpd_delay), sent when the SA is idle"]
     assert block(text, "crypto ipsec transform-set ts1 esp-aes 256 esp-sha256-hmac")[1:] == [" mode tunnel"]
     assert block(text, "crypto map site redundancy replay-interval inbound 1000 outbound 10000") == [
@@ -108,7 +108,7 @@ def test_peer_config_points_its_crypto_map_at_the_vip() -> None:
     assert " set peer 198.51.100.3" in text and "redundancy" not in text and "standby" not in text
     assert block(text, "ip access-list extended site")[1] == " permit ip 10.2.0.0 0.0.0.255 10.1.0.0 0.0.0.255"
     assert block(text, "interface outside")[1:] == [" description labctl network outside",
-                                                    " ip address 198.51.100.50 255.255.255.0", " crypto map site"]
+                                                    " ip address 198.51.100.50 255.255.255.192", " crypto map site"]
 
 
 @pytest.mark.parametrize(("proposal", "lines"), [

@@ -15,19 +15,20 @@ from docker.errors import NotFound
 
 from labctl.errors import LabctlError
 from labctl.runtime import labels
-from labctl.runtime.spec import IMAGE_FOR_ROLE, container_name
+from labctl.runtime.spec import container_name
 
 PCAP = "/tmp/labctl-capture.pcap"
 
 
-def capture(client: docker.DockerClient, lab: str, bridge: str, duration: float, packet_filter: str = "") -> bytes:
+def capture(client: docker.DockerClient, lab: str, bridge: str, duration: float, packet_filter: str = "",
+            image: str = "labctl/node:latest") -> bytes:
     """tcpdump on `bridge` for `duration` seconds; returns the pcap file's bytes."""
     name = container_name(lab, f"capture-{bridge}")
     with contextlib.suppress(NotFound):  # one left by an interrupted capture
         client.containers.get(name).remove(force=True)
     script = f"timeout {duration:g} tcpdump -q -i {bridge} -U -w {PCAP} {packet_filter} 2>&1; test -s {PCAP}"
     container = client.containers.run(
-        IMAGE_FOR_ROLE["ha-gateway"], ["sh", "-c", script], name=name, detach=True, network_mode="host",
+        image, ["sh", "-c", script], name=name, detach=True, network_mode="host",
         cap_add=["NET_ADMIN", "NET_RAW"], labels={labels.LAB: lab, labels.NODE: f"capture-{bridge}",
                                                   labels.ROLE: "capture"})
     try:

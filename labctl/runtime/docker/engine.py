@@ -20,6 +20,7 @@ class DockerEngine:
 
     def __init__(self, client: docker.DockerClient) -> None:
         self.client = client
+        self._images: dict[str, str] | None = None  # kind -> content tag, once ensured or looked up
 
     @classmethod
     def connect(cls) -> DockerEngine:
@@ -31,7 +32,8 @@ class DockerEngine:
     def up(self, topo: Topology, configs: dict[str, NodeConfig], topology_file: str, sabotage: tuple[str, ...],
            progress: Callable[[str], None], overrides: dict[str, object],
            extra_labels: dict[str, str] | None = None) -> None:
-        lab_objects.up(self.client, topo, configs, topology_file, sabotage, progress, overrides, extra_labels)
+        lab_objects.up(self.client, topo, configs, topology_file, sabotage, progress, overrides, extra_labels,
+                       self.image_refs())
 
     def down(self, name: str, progress: Callable[[str], None] = lambda _m: None) -> dict[str, int]:
         return lab_objects.down(self.client, name, progress)
@@ -40,7 +42,15 @@ class DockerEngine:
         return lab_objects.list_labs(self.client)
 
     def ensure_images(self, progress: Callable[[str, str], None], **kwargs: object) -> object:
-        return images.ensure_images(self.client, progress=progress, **kwargs)
+        ensured = images.ensure_images(self.client, progress=progress, **kwargs)
+        self._images = dict(ensured.refs)
+        return ensured
+
+    def image_refs(self) -> dict[str, str]:
+        """kind -> the image tag this checkout's labs run (looked up once when nothing was ensured)."""
+        if self._images is None:
+            self._images = dict(images.current_images(self.client).refs)
+        return self._images
 
     def image_status(self) -> list[dict[str, object]]:
         return images.image_status(self.client)
@@ -50,4 +60,5 @@ class DockerEngine:
 
     def capture(self, lab: str, network: str, duration: float, packet_filter: str = "") -> bytes:
         """A pcap of the lab network's bridge (found by its link name, as `up` named it)."""
-        return capturing.capture(self.client, lab, bridge_name(lab, network), duration, packet_filter)
+        return capturing.capture(self.client, lab, bridge_name(lab, network), duration, packet_filter,
+                                 self.image_refs()["node"])

@@ -5,8 +5,11 @@ of bookworm + updates + security with every node/host package preinstalled, fed 
 and host builds then need no network at all. node and host are small Dockerfiles (images/<kind>/) on top of
 base that install only what base lacks and copy the labctl sources the containers run.
 
-Every image is labelled with its kind and a content hash of its inputs; `ensure_images` rebuilds only the
-images whose hash label no longer matches.
+Every image is labelled with its kind and a content hash of its inputs and tagged by that hash
+(`labctl/node:<hash>`); `ensure_images` builds only the images whose hash has no image yet, and labs run
+the image of their checkout's hash. So two checkouts (a worktree, a wheel beside a clone) sharing one
+engine each keep their own images instead of rebuilding one shared tag in turn. The moving tags
+(`labctl/node:latest` ...) follow the newest ensure, for docker-compose and people.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ Progress = Callable[[str, str], None]  # progress(kind, message)
 REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGES_DIR = "labctl/images"
 KINDS = ("base", "node", "host")  # build order: node and host are built FROM base
-TAGS = {"base": "labctl/base:bookworm", "node": "labctl/node:latest", "host": "labctl/host:latest"}
+TAGS = {"base": "labctl/base:bookworm", "node": "labctl/node:latest", "host": "labctl/host:latest"}  # moving
+KEEP_VERSIONS = 3  # per kind, the newest images kept (other checkouts may run them); older ones are pruned
 SLIM = "debian:bookworm-slim"
 SUITES = ("bookworm", "bookworm-updates", "bookworm-security")  # plain bookworm lags security (strongswan)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -50,7 +54,7 @@ BASE_RECIPE = "2"  # bump when _debootstrap_base changes what ends up in the ima
 SOURCES = ("labctl/__init__.py", "labctl/sidecar", "labctl/agent", "labctl/images/install-missing.sh")
 PULL_TIMEOUT = 30.0  # seconds; without a registry the pull fails at once, this only guards against a stall
 BUILD_TIMEOUT = 900  # seconds of silence tolerated from a docker build
-LOCK_FILE = "/var/tmp/labctl-images.lock"
+LOCK_DIR = "/var/tmp"  # labctl-images-<kind>-<hash>.lock: one build of one content at a time per host
 TAIL = 25  # lines of build output quoted in an error
 # Like debian:bookworm-slim: no docs, man pages or translations (a quarter of the files, and every build step
 # of node/host diffs the whole tree on fuse-overlayfs). Kept out of later dpkg installs too.
@@ -60,11 +64,19 @@ IMAGE_ENV = "ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/b
 
 
 class Ensured(dict[str, str]):
-    """kind -> image id, plus `built`: the kinds this call actually (re)built, in build order."""
+    """kind -> image id, plus `built`: the kinds this call actually (re)built, in build order, and `refs`:
+    kind -> the content tag labs of this checkout run."""
 
     def __init__(self) -> None:
         super().__init__()
         self.built: list[str] = []
+        self.refs: dict[str, str] = {}
+
+
+def content_tag(kind: str, hash_: str) -> str:
+    """The tag naming one content of one kind: labctl/node:0123456789ab, labctl/base:bookworm-0123456789ab."""
+    repository, moving = TAGS[kind].split(":")
+    return f"{repository}:{moving + '-' if kind == 'base' else ''}{hash_[:12]}"
 
 
 # ---- inputs and hashes (pure, no Docker) ----
@@ -176,19 +188,49 @@ def ensure_images(
     forced = set(KINDS) if force is True else set(force or ())
     if forced - set(KINDS):
         raise UsageError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
-    with _build_lock(say):
-        return _ensure(client, say, forced, root)
+    return _ensure(client, say, forced, root)
+
+
+def current_images(client: docker.DockerClient, *, root: Path = REPO_ROOT) -> Ensured:
+    """The images of this checkout's content, without building: a clear error when one is missing."""
+    found = Ensured()
+    for kind in KINDS:
+        image = _find(client, kind, _wanted(client, kind, found, root))
+        if image is None:
+            raise EnvironmentProblem(f"no {kind} image for this labctl's sources: `labctl images build` first")
+        found[kind], found.refs[kind] = image.id, content_tag(kind, _hash_of(image) or "")
+    return found
+
+
+def _wanted(client: docker.DockerClient, kind: str, so_far: Ensured, root: Path) -> set[str]:
+    """The hashes an image of `kind` may carry and count as current (node/host: on the base found so far)."""
+    if kind == "base":
+        return _base_hashes(client, root)
+    return {content_hash(kind, so_far["base"], root)}
+
+
+def _find(client: docker.DockerClient, kind: str, hashes: set[str]) -> Image | None:
+    """The image of `kind` carrying one of `hashes`: by content tag, or (built before content tags) the
+    moving tag."""
+    for hash_ in sorted(hashes):
+        image = _local(client, content_tag(kind, hash_))
+        if image is not None and _hash_of(image) == hash_:
+            return image
+    image = _local(client, TAGS[kind])
+    return image if _hash_of(image) in hashes else None
 
 
 @contextlib.contextmanager
-def _build_lock(say: Progress) -> Iterator[None]:
-    """One ensure at a time per host: a concurrent one would build twice and could prune the other's result."""
-    fd = os.open(LOCK_FILE, os.O_RDONLY | os.O_CREAT, 0o666)
+def _build_lock(say: Progress, kind: str, hashes: set[str]) -> Iterator[None]:
+    """One build of one content at a time per host (a concurrent one would build it twice); builds of other
+    contents (another checkout's) go on in parallel."""
+    fd = os.open(os.path.join(LOCK_DIR, f"labctl-images-{kind}-{min(hashes)[:12]}.lock"), os.O_RDONLY | os.O_CREAT,
+                 0o666)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            say("base", "waiting for another labctl image build to finish")
+            say(kind, "waiting for another labctl image build to finish")
             fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
@@ -198,24 +240,27 @@ def _build_lock(say: Progress) -> Iterator[None]:
 def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path) -> Ensured:
     result = Ensured()
     for kind in KINDS:
-        image = _local(client, TAGS[kind])
-        if kind == "base":
-            current = _hash_of(image) in _base_hashes(client, root)
-        else:
-            want = content_hash(kind, result["base"], root)
-            current = _hash_of(image) == want
-        if current and kind not in forced:
-            say(kind, f"{TAGS[kind]} up to date")
-        else:
-            start = time.monotonic()
-            if kind == "base":
-                image = _build_base(client, say, root)
+        hashes = _wanted(client, kind, result, root)
+        with _build_lock(say, kind, hashes):
+            image = None if kind in forced else _find(client, kind, hashes)
+            if image is not None:
+                say(kind, f"{content_tag(kind, _hash_of(image) or '')} up to date")
             else:
-                image = _build_kind(client, kind, want, say, root, nocache=kind in forced)
-            say(kind, f"built {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
-            result.built.append(kind)
-        result[kind] = image.id
-    _prune_superseded(client)
+                start = time.monotonic()
+                if kind == "base":
+                    image = _build_base(client, say, root)
+                else:
+                    image = _build_kind(client, kind, min(hashes), say, root, result.refs["base"],
+                                        nocache=kind in forced)
+                result.built.append(kind)
+            ref = content_tag(kind, _hash_of(image) or "")
+            for tag in (ref, TAGS[kind]):
+                repository, name = tag.split(":")
+                image.tag(repository, name)
+            if kind in result.built:
+                say(kind, f"built {ref} ({image.short_id}) in {time.monotonic() - start:.1f}s")
+        result[kind], result.refs[kind] = image.id, ref
+    _prune_superseded(client, set(result.values()))
     return result
 
 
@@ -224,10 +269,15 @@ def _children_first(found: list[Image]) -> list[Image]:
     return sorted(found, key=lambda image: image.labels.get(labels.IMAGE_KIND) == "base")
 
 
-def _prune_superseded(client: docker.DockerClient) -> None:
-    """Remove untagged labctl images (versions a rebuild replaced) unless containers still use them."""
+def _prune_superseded(client: docker.DockerClient, current: set[str]) -> None:
+    """Remove untagged labctl images and, per kind, versions older than the KEEP_VERSIONS newest, unless a
+    container (or an image built on them) still uses them; `current` is never removed."""
     superseded = client.images.list(filters={"label": labels.IMAGE_KIND, "dangling": True})
-    for image in _children_first(superseded):
+    for kind in KINDS:
+        versions = client.images.list(filters={"label": f"{labels.IMAGE_KIND}={kind}"})
+        versions.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
+        superseded += [image for image in versions[KEEP_VERSIONS:] if image.id not in current]
+    for image in _children_first(list({image.id: image for image in superseded}.values())):
         with contextlib.suppress(APIError):  # in use, or already gone with a child
             client.images.remove(image.id)
 
@@ -237,7 +287,8 @@ def _build_base(client: docker.DockerClient, say: Progress, root: Path) -> Image
     slim = _local(client, SLIM) or _pull(client, SLIM, say)
     if slim:
         labelled = {labels.IMAGE_KIND: "base", labels.IMAGE_HASH: slim_hash(slim.id)}
-        return _docker_build(client, "base", say, fileobj=io.BytesIO(f"FROM {SLIM}\n".encode()), labels=labelled)
+        return _docker_build(client, "base", say, tag=content_tag("base", slim_hash(slim.id)),
+                             fileobj=io.BytesIO(f"FROM {SLIM}\n".encode()), labels=labelled)
     return _debootstrap_base(client, say, root)
 
 
@@ -264,8 +315,9 @@ def _pull(client: docker.DockerClient, ref: str, say: Progress) -> Image | None:
     return None
 
 
-def _build_kind(client: docker.DockerClient, kind: str, want: str, say: Progress, root: Path, nocache: bool) -> Image:
-    """docker build of images/<kind>/ FROM base, in a context assembled from the repo."""
+def _build_kind(client: docker.DockerClient, kind: str, want: str, say: Progress, root: Path, base: str,
+                nocache: bool) -> Image:
+    """docker build of images/<kind>/ FROM base (its content tag), in a context assembled from the repo."""
     with tempfile.TemporaryDirectory(prefix=f"labctl-{kind}-") as ctx:
         assemble_context(kind, Path(ctx), root)
         return _docker_build(
@@ -273,17 +325,18 @@ def _build_kind(client: docker.DockerClient, kind: str, want: str, say: Progress
             kind,
             say,
             path=ctx,
-            buildargs={"BASE": TAGS["base"]},
+            tag=content_tag(kind, want),
+            buildargs={"BASE": base},
             nocache=nocache,
             labels={labels.IMAGE_KIND: kind, labels.IMAGE_HASH: want},
         )
 
 
-def _docker_build(client: docker.DockerClient, kind: str, say: Progress, **kwargs: Any) -> Image:
+def _docker_build(client: docker.DockerClient, kind: str, say: Progress, tag: str, **kwargs: Any) -> Image:
     """Run a build, streaming its log to progress; failures carry the log's last lines."""
     tail: deque[str] = deque(maxlen=TAIL)
     try:
-        stream = client.api.build(tag=TAGS[kind], rm=True, forcerm=True, decode=True, timeout=BUILD_TIMEOUT, **kwargs)
+        stream = client.api.build(tag=tag, rm=True, forcerm=True, decode=True, timeout=BUILD_TIMEOUT, **kwargs)
         for chunk in stream:
             for line in chunk.get("stream", "").splitlines():
                 if line.strip():
@@ -291,10 +344,10 @@ def _docker_build(client: docker.DockerClient, kind: str, say: Progress, **kwarg
                     say(kind, line)
             if "error" in chunk:
                 tail.append(chunk["error"].strip())
-                raise EnvironmentProblem(f"building {TAGS[kind]} failed:\n" + "\n".join(tail))
+                raise EnvironmentProblem(f"building {tag} failed:\n" + "\n".join(tail))
     except (DockerException, OSError) as e:
-        raise EnvironmentProblem(f"building {TAGS[kind]} failed: {e}\n" + "\n".join(tail)) from e
-    return client.images.get(TAGS[kind])
+        raise EnvironmentProblem(f"building {tag} failed: {e}\n" + "\n".join(tail)) from e
+    return client.images.get(tag)
 
 
 def _debootstrap_base(client: docker.DockerClient, say: Progress, root: Path) -> Image:
@@ -387,7 +440,7 @@ def _import(client: docker.DockerClient, rootfs: Path, hash_: str, errlog: Path,
         "-c",
         ".",
     ]
-    repository, tag = TAGS["base"].split(":")
+    repository, tag = content_tag("base", hash_).split(":")
     with open(errlog, "wb") as err, subprocess.Popen(tar_cmd, stdout=subprocess.PIPE, stderr=err) as tar:
         assert tar.stdout is not None
         chunks: Iterable[bytes] = iter(lambda: tar.stdout.read(1 << 20), b"")  # type: ignore[union-attr]
@@ -403,28 +456,29 @@ def _import(client: docker.DockerClient, rootfs: Path, hash_: str, errlog: Path,
     for line in answer.splitlines():
         if line.strip() and "error" in json.loads(line):
             raise EnvironmentProblem(f"docker import of the base failed: {json.loads(line)['error']}")
-    return client.images.get(TAGS["base"])
+    return client.images.get(f"{repository}:{tag}")
 
 
 def image_status(client: docker.DockerClient, *, root: Path = REPO_ROOT) -> list[dict[str, Any]]:
-    """One row per image for `labctl images ls`; up_to_date means ensure_images would not rebuild it."""
-    images = {kind: _local(client, TAGS[kind]) for kind in KINDS}
-    base = images["base"]
-    current = {"base": _hash_of(base) in _base_hashes(client, root)}
-    for kind in ("node", "host"):
-        current[kind] = bool(base and current["base"] and _hash_of(images[kind]) == content_hash(kind, base.id, root))
-    return [
-        {
+    """One row per image for `labctl images ls`: this checkout's content of each kind (up_to_date: ensure
+    would not rebuild it), else whatever the moving tag holds."""
+    found, rows = Ensured(), []
+    for kind in KINDS:
+        hashes = _wanted(client, kind, found, root) if kind == "base" or "base" in found else set()
+        image = _find(client, kind, hashes) if hashes else None
+        if image is not None:
+            found[kind] = image.id
+        shown = image or _local(client, TAGS[kind])
+        rows.append({
             "kind": kind,
-            "tag": TAGS[kind],
-            "present": image is not None,
-            "up_to_date": image is not None and current[kind],
-            "id": image.id if image else None,
-            "size": image.attrs.get("Size") if image else None,
-            "created": image.attrs.get("Created") if image else None,
-        }
-        for kind, image in images.items()
-    ]
+            "tag": content_tag(kind, _hash_of(shown) or "") if shown is not None and _hash_of(shown) else TAGS[kind],
+            "present": shown is not None,
+            "up_to_date": image is not None,
+            "id": shown.id if shown else None,
+            "size": shown.attrs.get("Size") if shown else None,
+            "created": shown.attrs.get("Created") if shown else None,
+        })
+    return rows
 
 
 def remove_images(client: docker.DockerClient) -> list[str]:

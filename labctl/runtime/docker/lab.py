@@ -25,7 +25,7 @@ from labctl.runtime.spec import (
     CAPABILITIES,
     CPU_SHARES,
     DEVICES,
-    IMAGE_FOR_ROLE,
+    IMAGE_KIND_FOR_ROLE,
     SYSCTLS,
     NodeConfig,
     bridge_name,
@@ -88,8 +88,10 @@ def create_node(
     sabotage: tuple[str, ...] = (),
     overrides: dict[str, object] | None = None,
     extra_labels: dict[str, str] | None = None,
+    images: dict[str, str] | None = None,
 ) -> Container:
-    """Create, configure and start one node; an existing running node of the same lab is kept."""
+    """Create, configure and start one node (from images[kind], the checkout's content-tagged image); an
+    existing running node of the same lab is kept."""
     name = container_name(topo.name, config.name)
     try:
         container = client.containers.get(name)
@@ -103,8 +105,9 @@ def create_node(
     addresses = {net: str(ip) for net, ip in topo.addresses_of(config.name).items()}
     first, *rest = addresses.items()
     endpoint = client.api.create_endpoint_config(ipv4_address=first[1])
+    kind = IMAGE_KIND_FOR_ROLE[config.role]
     container_id = client.api.create_container(
-        IMAGE_FOR_ROLE[config.role],
+        (images or {}).get(kind) or f"labctl/{kind}:latest",
         command=config.command,
         name=name,
         hostname=config.name,
@@ -144,6 +147,7 @@ def up(
     progress: Progress = lambda _msg: None,
     overrides: dict[str, object] | None = None,
     extra_labels: dict[str, str] | None = None,
+    images: dict[str, str] | None = None,
 ) -> None:
     """Networks, firewall rules, then all containers in parallel (idempotent)."""
     networks = {name: ensure_network(client, topo, name) for name in topo.networks}
@@ -154,7 +158,7 @@ def up(
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {
             node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage, overrides,
-                              extra_labels)
+                              extra_labels, images)
             for node, config in configs.items()
         }
         for node, future in futures.items():
