@@ -17,10 +17,13 @@ else
     uri=$(awk '$1 == "deb" && $3 == "bookworm" {print $2; exit}' /etc/apt/sources.list)
     echo "deb-src $uri bookworm main" > /etc/apt/sources.list.d/labctl-src.list
 fi
-apt-get -q update
-apt-get -q install -y --no-install-recommends build-essential pkg-config libgmp-dev libssl-dev libcap-dev dpkg-dev
+# the mirror's name server has been seen failing for a moment mid-build: retry each download a few times
+retry() { for i in 1 2 3 4; do "$@" && return 0; echo "retrying: $*"; sleep $((i * 5)); done; "$@"; }
+retry apt-get -q -o Acquire::Retries=3 update
+retry apt-get -q -o Acquire::Retries=3 install -y --no-install-recommends \
+    build-essential pkg-config libgmp-dev libssl-dev libcap-dev dpkg-dev
 mkdir -p /build && cd /build
-apt-get -q source strongswan
+retry apt-get -q -o Acquire::Retries=3 source strongswan
 cd strongswan-5.9.8
 patch -p1 < /tmp/strongswan-replay.patch
 # Debian's CONFIGUREARGS (debian/rules) without the plugins needing extra -dev packages (curl, ldap, gcrypt,
