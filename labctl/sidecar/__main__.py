@@ -226,7 +226,7 @@ class Sidecar:
 
     def replay_failed(self, error: replay.ReplayUnavailable | None) -> None:
         """Log when the replay socket stops answering (once per outage, not while charon restarts)."""
-        if error is not None and self.replay_error is None and self.charon.running:
+        if error is not None and self.replay_error is None and self.charon.running and not self.policy.reloading:
             self.event(contract.EVENT_HA, f"replay state unavailable: {error}")
         self.replay_error = None if error is None else str(error)
 

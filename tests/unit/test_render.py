@@ -39,7 +39,7 @@ def test_sidecar_config_and_sabotage() -> None:
     good = json.loads(render_lab(TOPO)["gw1"].files["/etc/labctl/sidecar.json"])
     assert good["priority"] == 110 and good["hsrp"]["hold_ms"] == 700
     assert [g["virtual_ip"] for g in good["groups"]] == ["198.51.100.3", "10.1.0.1"]
-    assert good["ha_plugin"] and good["sequence_continuity"] == "rekey" and good["rri"]["enabled"]
+    assert good["ha_plugin"] and good["sequence_continuity"] == "replay-sync" and good["rri"]["enabled"]
     bad_nodes = render_lab(TOPO, sabotage=("no-sync", "no-rekey", "no-rri"))
     bad = json.loads(bad_nodes["gw1"].files["/etc/labctl/sidecar.json"])
     assert not bad["ha_plugin"] and bad["sequence_continuity"] == "off" and not bad["rri"]["enabled"]

@@ -264,6 +264,29 @@ def test_takeover_activates_segment_waits_for_vip_injects_routes_then_rekeys() -
     assert not pol.reloading
 
 
+def test_replay_sync_continues_the_sas_before_the_segment_and_never_rekeys() -> None:
+    pol = hot(config(sequence_continuity="replay-sync"))
+    out = non_events(pol.on_role("active", 1.0, True))
+    # the synced sequence state first: from ActivateSegment on, charon owns the SAs and ESP flows
+    assert out == [p.ContinueReplayState(), ActivateSegment(), AwaitVip(VIP)]
+    assert pol.vip_ready() == [InjectRoutes(ROUTES)]
+    assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
+    pol = active(config(sequence_continuity="replay-sync", rri=False))
+    assert pol.vip_ready() == []
+
+
+@pytest.mark.parametrize("mode", ["rekey", "off"])
+def test_no_replay_state_without_replay_sync(mode: str) -> None:
+    pol = hot(config(sequence_continuity=mode))
+    assert p.ContinueReplayState() not in pol.on_role("active", 1.0, True)
+
+
+def test_replay_sync_needs_the_ha_plugin() -> None:
+    cfg = config(sequence_continuity="replay-sync", ha_plugin=False)
+    assert not cfg.replay_sync
+    assert p.ContinueReplayState() not in SsoPolicy(cfg).on_role("active", 1.0, True)
+
+
 def test_takeover_reports_missing_routes() -> None:
     pol = active()
     assert pol.routes_installed(InjectRoutes(ROUTES), []) == \
