@@ -27,7 +27,8 @@ POLL = 0.1  # seconds between two reads of charon's sequence state
 REFRESH = 1.0  # seconds after which the Active re-sends its table even if nothing crossed an interval
 TIMEOUT = 1.0  # seconds a socket request may take
 MAX_SEQ = 2**32 - 1  # ESP sequence numbers are 32 bit (no ESN with libipsec)
-MAX_ENTRIES = 4096  # SAs in one table (a UDP datagram holds ~1500 of them: the sidecar splits nothing)
+MAX_ENTRIES = 1500  # SAs in one table: what one UDP datagram holds (a bigger table is not split: a known limit)
+STATUS_ENTRIES = 64  # synced SAs listed in the status file
 
 
 class ReplayUnavailable(Exception):
@@ -114,7 +115,7 @@ class Sender:
 
     def observe(self, sas: list[SaSeq], now: float) -> list[SaSeq] | None:
         """The whole table to forward now, or None."""
-        current = {sa.key: sa for sa in sas}
+        current = {sa.key: sa for sa in sas[:MAX_ENTRIES]}  # one datagram: SAs past it stay unsynced (`rekey`)
         moved = any(sa.key not in self.sent or sa.seq < self.sent[sa.key]
                     or sa.seq - self.sent[sa.key] >= self.intervals.of(sa) for sa in current.values())
         gone = bool(set(self.sent) - set(current))
@@ -157,9 +158,11 @@ class Store:
         return out
 
     def summary(self) -> Mapping[str, object]:
-        """For the status file (`show crypto ha`)."""
+        """For the status file (`show crypto ha`), rewritten every sidecar tick: the table's first
+        :data:`STATUS_ENTRIES` SAs only."""
+        table = sorted(self.table.values(), key=lambda s: s.key)[:STATUS_ENTRIES]
         return {"sas": len(self.table), "tables_received": self.tables_received, "raised": self.raised,
-                "table": [sa.wire() for sa in sorted(self.table.values(), key=lambda s: s.key)]}
+                "table": [sa.wire() for sa in table]}
 
 
 # ---------------------------------------------------------------------------------------------- the socket

@@ -3,6 +3,7 @@ with a fake clock; the socket client against a real UNIX socket speaking the pat
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 from pathlib import Path
@@ -135,3 +136,11 @@ def test_client_gets_and_sets_over_a_unix_socket(tmp_path: Path) -> None:
 def test_a_missing_socket_is_reported_not_raised_as_oserror(tmp_path: Path) -> None:
     with pytest.raises(replay.ReplayUnavailable, match="charon.replay"):
         replay.get(str(tmp_path / "charon.replay"))
+
+
+def test_a_table_is_at_most_one_datagram() -> None:
+    many = [SaSeq(f"{i:08x}", "10.0.0.1", False, i) for i in range(replay.MAX_ENTRIES + 10)]
+    table = Sender(IV).observe(many, 0.0)
+    assert table is not None and len(table) == replay.MAX_ENTRIES
+    assert replay.wire_problem([sa.wire() for sa in table]) is None
+    assert len(json.dumps({"replay": [sa.wire() for sa in table]})) < 65000  # what sendto can carry
