@@ -56,6 +56,9 @@ def status(lab_or_topology: str | None, as_json: bool, wide: bool) -> None:
                 continue
             sa = c.get("ike_sa") or {}
             spis = f"{sa.get('initiator_spi', '')[:8]}/{sa.get('responder_spi', '')[:8]}" if sa else "-"
+            if c.get("kind") == "vpnc":  # vpnc lists no SAs: its process is the session
+                spis = f"vpnc pid {c['pid']}" if c.get("pid") else "vpnc not running"
+                spis += f", started {c.get('starts', 0)}x"
             state = c["state"] + (" (expected)" if c.get("expect_failure") else "")
             clients.add_row(c["name"], c["user"], c.get("virtual_ip") or "-", state, spis)
             if c.get("reason"):

@@ -15,7 +15,9 @@ from labctl.cli.base import clean_errors, console, emit_json, main, progress_to_
               help="Override the topology's redundancy mode.")
 @click.option("--hello", metavar="DURATION", help="Override the HSRP hello time (e.g. 100ms, 3s).")
 @click.option("--hold", metavar="DURATION", help="Override the HSRP hold time (e.g. 300ms, 10s).")
-@click.option("--timeout", default=90.0, show_default=True, help="Seconds to wait for the lab to be ready.")
+@click.option("--timeout", default=90.0, show_default=True,
+              help="Seconds to wait for the lab to be ready (beyond the topology's own start delay, "
+              "`standby delay reload`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @clean_errors
 def up(topology: str, sabotage: tuple[str, ...], redundancy: str | None, hello: str | None, hold: str | None,

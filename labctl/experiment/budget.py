@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from labctl.model.dpd import ikev1_dead_after_ms, ikev1_dpd_timeout_s
 from labctl.model.topology import Topology
 from labctl.render import CHARON_RETRANSMIT
 
@@ -56,6 +57,13 @@ def outage_budget(topo: Topology, explicit_ms: float | None = None) -> dict[str,
         return {"max_outage_ms": budget, "derived_from": derived}
     clients = topo.easyvpn is not None and not topo.peers
     dpd = float(topo.easyvpn.dpd if clients and topo.easyvpn else topo.crypto.dpd)
+    if clients or topo.crypto.ike_version == 1:
+        # IKEv1: one R-U-THERE per DPD delay, dead once the silence reaches dpd_timeout (model/dpd.py)
+        dead = ikev1_dead_after_ms(int(dpd))
+        return {"max_outage_ms": round(dead + RENEGOTIATION_ALLOWANCE_MS, 1),
+                "derived_from": f"stateless: IKEv1 DPD every {dpd:.0f} ms, the SA declared dead at the first check "
+                                f"after {ikev1_dpd_timeout_s(int(dpd))} s of silence ({dead:.0f} ms) + "
+                                f"re-negotiation allowance {RENEGOTIATION_ALLOWANCE_MS:.0f} ms"}
     retransmits = retransmit_ms()
     return {"max_outage_ms": round(dpd + retransmits + RENEGOTIATION_ALLOWANCE_MS, 1),
             "derived_from": f"stateless: DPD delay {dpd:.0f} ms + {RETRANSMIT_TRIES + 1} unanswered DPD "

@@ -146,6 +146,17 @@ def probe_window(probes: dict[str, TrafficProbe], results: dict[str, ProbeResult
     return (min(starts) if starts else None), (round(max(ends), 3) if ends else None)
 
 
+CONVERGE_MARGIN_S = 10.0  # beyond the outage budget: a verdict needs the traffic back to judge it
+
+
+def convergence_wait(topo: Topology, asked_s: float | None, budget_ms: float, returning: bool) -> float:
+    """Seconds to wait for convergence: as asked (or the topology's), but never less than the outage budget
+    plus a margin (a stateless IKEv1 lab at IOS timers needs 20 s of DPD), and on the way back also the
+    returning node's own start (`standby delay reload`, an election at its hold time)."""
+    floor = budget_ms / 1000 + CONVERGE_MARGIN_S + (topo.first_active_ms / 1000 if returning else 0.0)
+    return max(asked_s or topo.failover.converge_timeout / 1000, floor)
+
+
 def failover(
     lab: RunningLab,
     fault: str = "node-kill",
@@ -166,8 +177,8 @@ def failover(
     topo = lab.topo
     judge = judge or make_judge(lab)
     chosen, old_active, expect_move = choose_fault(lab, fault, node, link, percent, progress)
-    timeout = converge_timeout or topo.failover.converge_timeout / 1000
     budget = outage_budget(topo, max_outage_ms)
+    timeout = convergence_wait(topo, converge_timeout, budget["max_outage_ms"], chosen.name == "recover")
     verdict = Verdict(lab.name, topo.redundancy, list(lab.sabotage), chosen.describe(), chosen.node, old_active,
                       None, max_outage_ms=budget["max_outage_ms"], budget=budget,
                       max_loss_percent=loss_budget(topo, chosen, max_loss_percent))

@@ -10,11 +10,14 @@ from typing import Any
 from labctl.errors import LabctlError, ReadinessTimeout
 from labctl.lab.running import RunningLab
 from labctl.model.helpers import host_address, inside_and_remote_hosts
-from labctl.nodes import charon, client, gateway, host
+from labctl.nodes import charon, client, gateway, host, vpnc
 
 Progress = Callable[[str], None]
 Until = Callable[..., None]
 TAIL_KINDS = ("hsrp", "role", "redundancy", "sso", "charon", "ha")
+# a vpnc client connected but passing no traffic this long is reconnected once (vpnc keeps a session whose
+# ESP the gateway's CHILD_SA rekey broke: it answers the gateway's DPD and never exits by itself)
+VPNC_RECONNECT_AFTER = 5.0
 
 
 def gateway_log_tails(lab: RunningLab, lines: int = 8) -> str:
@@ -31,9 +34,13 @@ def gateway_log_tails(lab: RunningLab, lines: int = 8) -> str:
     return "".join(out)
 
 
-def wait_clients(lab: RunningLab, until: Until) -> None:
-    """Every good Easy VPN client connected with a pool address and pinging the inside host."""
-    names = client.expected_clients(lab.topo)
+def wait_clients(lab: RunningLab, until: Until, vpnc_clients: bool = False) -> None:
+    """Every good Easy VPN client (of one kind: strongSwan, or with `vpnc_clients` vpnc) connected with a pool
+    address and pinging the inside host. vpnc clients are let connect first (`nodes.vpnc.start`)."""
+    names = [n for n in client.expected_clients(lab.topo) if client.is_vpnc(lab.topo, n) == vpnc_clients]
+    if vpnc_clients:
+        for name in names:
+            vpnc.start(lab.node(name))
     if not names:
         return
     reports: dict[str, dict[str, Any]] = {}
@@ -50,11 +57,19 @@ def wait_clients(lab: RunningLab, until: Until) -> None:
         raise ReadinessTimeout(f"{exc}: {why}") from None
     target = client.inside_host(lab.topo)
     if target:
+        since, reconnected = time.monotonic(), set()
+
         def ping_all() -> bool:
             with ThreadPoolExecutor(max_workers=8) as pool:
-                return all(pool.map(lambda n: lab.node(n).exec(["ping", "-c1", "-W1", target[1]])[0] == 0, names))
+                ok = dict(zip(names, pool.map(lambda n: lab.node(n).exec(["ping", "-c1", "-W1", target[1]])[0] == 0,
+                                              names), strict=True))
+            if vpnc_clients and time.monotonic() - since > VPNC_RECONNECT_AFTER:
+                for name in [n for n, good in ok.items() if not good and n not in reconnected]:
+                    vpnc.reconnect(lab.node(name))  # as its user would: the session is dead, start another
+                    reconnected.add(name)
+            return all(ok.values())
 
-        until(f"ping {target[0]} ({target[1]}) from every client through its tunnel", ping_all, 0.0)
+        until(f"ping {target[0]} ({target[1]}) from {', '.join(names)} through the tunnel", ping_all, 0.0)
 
 
 def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dict[str, float],
@@ -100,3 +115,5 @@ def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dic
             return any(s.get("redundancy") == "STANDBY HOT" for s in statuses)
 
         until("standby gateway STANDBY HOT (IKE/IPsec state synced)", standby_hot)
+    if topo.easyvpn:  # vpnc clients connect to a pair whose startup resync is over (init-vpnc.sh.j2 says why)
+        wait_clients(lab, until, vpnc_clients=True)

@@ -43,13 +43,14 @@ def lab_status(handle: LabHandle) -> dict[str, Any]:
     with ThreadPoolExecutor(max_workers=8) as pool:
         nodes = list(pool.map(one, states))
     result: dict[str, Any] = {"lab": handle.name, "nodes": nodes}
-    if any(state.role == "client" for state in states):
+    if any(state.role in ("client", "vpnc") for state in states):
         result["easyvpn_clients"] = _easyvpn_clients(handle)
     return result
 
 
 def _easyvpn_clients(handle: LabHandle) -> list[dict[str, Any]]:
-    """Per Easy VPN client: virtual IP and state, or why it is not connected (from its own charon)."""
+    """Per Easy VPN client: virtual IP and state, or why it is not connected (from its own charon, or for a
+    vpnc client its process, tun address and log)."""
     try:
         lab = open_lab(handle)
     except (LabctlError, OSError) as exc:

@@ -4,19 +4,21 @@ run in parallel up to --jobs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import LabctlError
-from labctl.matrix.gate import OpenGate, QuietGate
+from labctl.matrix.gate import Kind, OpenGate, QuietGate
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
 
 if TYPE_CHECKING:
@@ -54,6 +56,8 @@ class CellResult:
     started_at: float | None = None
     seconds: float = 0.0
     stages: dict[str, float] = field(default_factory=dict)  # up, failover, down seconds
+    # wall-clock [start, end] of up, measure and down while the cell held the quiet gate (waits excluded)
+    windows: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def met(self) -> bool:
@@ -62,7 +66,8 @@ class CellResult:
     def to_dict(self) -> dict[str, Any]:
         return {**self.cell.to_dict(), "status": self.status, "met": self.met, "mismatches": self.mismatches,
                 "error": self.error, "started_at": self.started_at, "seconds": round(self.seconds, 3),
-                "stages": {k: round(v, 3) for k, v in self.stages.items()}, "verdict": self.verdict,
+                "stages": {k: round(v, 3) for k, v in self.stages.items()},
+                "windows": {k: [round(t, 3) for t in v] for k, v in self.windows.items()}, "verdict": self.verdict,
                 "events": self.events}
 
 
@@ -123,11 +128,20 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter, gate: QuietGa
         result.stages[name] = now - mark
         mark = now
 
+    @contextlib.contextmanager
+    def holding(kind: Kind, window: str) -> Iterator[None]:
+        with gate.hold(kind):
+            start = time.time()
+            try:
+                yield
+            finally:
+                result.windows[window] = [start, time.time()]
+
     try:
         reporter.stage(cell, "up")
-        with gate.hold("churn"):
-            up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
-               progress=lambda m: reporter.stage(cell, f"up: {m}"), engine=engine, overrides=cell.overrides())
+        up(cell.topology_file, (cell.sabotage,) if cell.sabotage else (), timeout=90.0,
+           progress=lambda m: reporter.stage(cell, f"up: {m}"), engine=engine, overrides=cell.overrides(),
+           creating=holding("churn", "up"))
         stage("up")
         lab = open_lab(engine.lab(cell.lab))
         reporter.stage(cell, f"failover: {cell.fault_name}")
@@ -135,7 +149,7 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter, gate: QuietGa
                         max_loss_percent=cell.settings.max_loss_percent,
                         converge_timeout=cell.settings.converge_timeout_s(),
                         progress=lambda m: reporter.stage(cell, f"failover: {m}"), percent=cell.fault.percent)
-        with gate.hold("measure"):
+        with holding("measure", "measure"):
             if cell.fault.recover:
                 verdict = failover_and_back(lab, cell.fault.fault, cell.fault.node, cell.fault.link, **measured)
             else:
@@ -160,7 +174,7 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter, gate: QuietGa
     finally:
         reporter.stage(cell, "down")
         try:
-            with gate.hold("churn"):
+            with holding("churn", "down"):
                 engine.down(cell.lab)
         except Exception as exc:  # noqa: BLE001 - reported on the cell, the run goes on
             result.status = "error"

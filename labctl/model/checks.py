@@ -111,6 +111,11 @@ def check_topology(topo: Topology) -> list[Issue]:
         for field in ("psk", "peer_id", "remote_subnets"):
             if not getattr(topo.crypto, field):
                 issues.append((("crypto", field), "Field required (the lab has site-to-site peers)"))
+        if topo.crypto.ike_version == 1:
+            for field in ("local_subnets", "remote_subnets"):
+                if len(getattr(topo.crypto, field)) > 1:
+                    issues.append((("crypto", field), "IKEv1 negotiates one subnet pair per Quick Mode and charon "
+                                   "proposes only the first: list one subnet (a supernet of them), or use IKEv2"))
     if topo.easyvpn:
         issues += _check_easyvpn(topo, nets, check_address)
     return issues

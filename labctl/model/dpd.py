@@ -45,6 +45,20 @@ def give_up_ms() -> float:
     return sum(timeout * base**n for n in range(tries + 1)) * 1000.0
 
 
+def ikev1_dpd_timeout_s(dpd_ms: int) -> int:
+    """IKEv1 sends one R-U-THERE per `dpd_delay` and never retransmits it; charon declares the SA dead after
+    `dpd_timeout` without inbound traffic (150 s unless set). Rendered as the delay plus the retransmit
+    schedule, so both IKE versions give up after about the same silence."""
+    return math.ceil((dpd_ms // 1000 * 1000 + give_up_ms()) / 1000)
+
+
+def ikev1_dead_after_ms(dpd_ms: int) -> float:
+    """When an IKEv1 far end declares a silent gateway dead: at the first DPD check (every `dpd_delay`)
+    at which the silence has lasted `dpd_timeout`."""
+    delay_s = max(1, dpd_ms // 1000)
+    return math.ceil(ikev1_dpd_timeout_s(dpd_ms) / delay_s) * delay_s * 1000.0
+
+
 @dataclass(frozen=True)
 class DpdMargin:
     """The far end's DPD against the takeover, all in ms after the Active went silent."""

@@ -356,12 +356,22 @@ class EasyVpnClientOverride(Strict):
 
 class EasyVpnClients(Strict):
     """`count` Easy VPN client containers client1..N on `network`, from `first_address` upwards;
-    client N logs in as the N-th user unless an override names another."""
+    client N logs in as the N-th user unless an override names another. The last `vpnc` of them run vpnc
+    (the open-source Cisco VPN client: the Cisco protocol as Cisco clients speak it), the others strongSwan."""
 
     count: int = Field(ge=1, le=250)
     network: Name
     first_address: IPv4Address
     overrides: dict[Name, EasyVpnClientOverride] = Field(default_factory=dict)
+    vpnc: int = Field(ge=0, le=250)
+    vpnc_dh: Literal["dh2", "dh5", "dh14"]  # vpnc --dh: the IKE (phase 1) DH group
+    vpnc_pfs: bool  # vpnc --pfs VPNC_DH (else nopfs); the server then offers PFS in its own Quick Modes too
+
+    @model_validator(mode="after")
+    def _vpnc_within_count(self) -> EasyVpnClients:
+        if self.vpnc > self.count:
+            raise ValueError(f"vpnc ({self.vpnc}) cannot exceed count ({self.count})")
+        return self
 
 
 class EasyVpn(Strict):
@@ -380,6 +390,10 @@ class EasyVpn(Strict):
 
     def client_names(self) -> list[str]:
         return [f"client{i}" for i in range(1, self.clients.count + 1)]
+
+    def client_kind(self, name: str) -> Literal["strongswan", "vpnc"]:
+        """Which client software the node runs: the last `clients.vpnc` clients run vpnc."""
+        return "vpnc" if self.client_names().index(name) >= self.clients.count - self.clients.vpnc else "strongswan"
 
     def client_address(self, name: str) -> str:
         from netaddr import IPAddress
@@ -486,7 +500,7 @@ class Topology(Strict):
         """Easy VPN client containers and the RADIUS server: node name -> role."""
         if not self.easyvpn:
             return {}
-        nodes = dict.fromkeys(self.easyvpn.client_names(), "client")
+        nodes = {n: "vpnc" if self.easyvpn.client_kind(n) == "vpnc" else "client" for n in self.easyvpn.client_names()}
         if self.easyvpn.xauth == "radius" and self.easyvpn.radius:
             nodes["radius"] = "radius"
         return nodes
@@ -509,7 +523,7 @@ class Topology(Strict):
             if node in group:
                 return dict(group[node].addresses)
         role = self.easyvpn_nodes().get(node)
-        if role == "client":
+        if role in ("client", "vpnc"):
             return {self.easyvpn.clients.network: self.easyvpn.client_address(node)}  # type: ignore[union-attr]
         if role == "radius":
             return dict(self.easyvpn.radius.addresses)  # type: ignore[union-attr]

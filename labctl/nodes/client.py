@@ -2,7 +2,8 @@
 
 The client's own charon is the witness: its IKE SA and mode-config address from `swanctl --list-sas`,
 and, for a client that is not connected, the reason from its charon log (what the server told it, or
-what it could not verify). Used by readiness (`up`), `labctl status` and the failover verdict.
+what it could not verify). Used by readiness (`up`), `labctl status` and the failover verdict. Clients
+that run vpnc instead (`easyvpn.clients.vpnc`) are read by `nodes.vpnc`; the functions here dispatch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 from netaddr import IPAddress, IPNetwork
 
 from labctl.model.topology import Topology
-from labctl.nodes import charon
+from labctl.nodes import charon, vpnc
 from labctl.runtime import LabHandle, NodeHandle
 
 LOG_TAIL_BYTES = 20000
@@ -57,9 +58,11 @@ def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
     """One client: configured login, live IKE SA and virtual IP, state and (if not connected) reason."""
     assert topo.easyvpn is not None
     node = handle.name
+    if topo.easyvpn.client_kind(node) == "vpnc":
+        return vpnc.report(topo, handle)
     login = topo.easyvpn.client_login(node)
     report: dict[str, Any] = {
-        "name": node, "user": login["user"], "expect_failure": login["expect_failure"],
+        "name": node, "kind": "strongswan", "user": login["user"], "expect_failure": login["expect_failure"],
         "autoconnect": login["connect"], "state": "down", "virtual_ip": None, "ike_sa": None, "reason": None,
     }
     code, _ = handle.exec(["true"], timeout=3)
@@ -115,3 +118,16 @@ def inside_host(topo: Topology) -> tuple[str, str] | None:
         if any(IPAddress(address) in s for s in subnets):
             return name, address
     return None
+
+
+def is_vpnc(topo: Topology, name: str) -> bool:
+    return bool(topo.easyvpn) and topo.easyvpn.client_kind(name) == "vpnc"  # type: ignore[union-attr]
+
+
+def log_size(topo: Topology, handle: NodeHandle) -> int:
+    """Where the client's log (charon's, or vpnc's restart loop's) ends now."""
+    return vpnc.log_size(handle) if is_vpnc(topo, handle.name) else charon.log_size(handle)
+
+
+def log_since(topo: Topology, handle: NodeHandle, offset: int) -> str:
+    return vpnc.log_since(handle, offset) if is_vpnc(topo, handle.name) else charon.log_since(handle, offset)

@@ -13,15 +13,31 @@ from netaddr import IPNetwork
 
 # charon's retransmission schedule, defined once in the model (validate checks the peers' DPD against it):
 # rendered into strongswan.conf, used by the stateless outage budget
-from labctl.model.dpd import CHARON_RETRANSMIT
+from labctl.model.dpd import CHARON_RETRANSMIT, ikev1_dpd_timeout_s
 from labctl.model.sabotage import SABOTAGE_TABLE, SABOTAGES, gateway_switches, switches
 from labctl.model.topology import Topology
 from labctl.render.sidecar import sidecar_config
-from labctl.runtime.spec import NodeConfig, file_mode
+from labctl.runtime.spec import VPNC_GO, VPNC_IFNAME, VPNC_LOG, VPNC_PID, NodeConfig, file_mode
 
 __all__ = ["CHARON_RETRANSMIT", "SABOTAGES", "NodeConfig", "render_lab", "write_rendered"]
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"  # package data: a wheel renders too
+# What Cisco-protocol Easy VPN clients offer (vpnc: AES/3DES x SHA-1/MD5, DH group 2 by default, 5 or 14 with
+# --dh), accepted by the Easy VPN conn beside the topology's proposals; Quick Mode without PFS, and with it only
+# when the topology's vpnc clients use PFS (`clients.vpnc_pfs`): a DH group in any ESP proposal makes the
+# server's own Quick Modes (the takeover rekey) demand PFS, which the strongSwan clients refuse. And the CHILD_SA
+# hard lifetime of a server that never rekeys (the client does, long before).
+CISCO_IKE = ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048"]
+CISCO_ESP = ["aes256-aes192-aes128-3des-sha1-md5"]
+CISCO_ESP_PFS = ["aes256-aes192-aes128-3des-sha1-md5-modp1024-modp1536-modp2048"]
+CISCO_CHILD_LIFE = "24h"
+
+
+def _cisco_proposals(topo: Topology) -> dict[str, object]:
+    pfs = bool(topo.easyvpn and topo.easyvpn.clients.vpnc and topo.easyvpn.clients.vpnc_pfs)
+    return {"ike": CISCO_IKE, "esp": CISCO_ESP + (CISCO_ESP_PFS if pfs else []), "child_life": CISCO_CHILD_LIFE}
+
+VPNC_CONF = "/etc/vpnc/easyvpn.conf"
 
 
 def _environment() -> jinja2.Environment:
@@ -42,7 +58,7 @@ def render_lab(
     lab's random SSO key when `up` made one (topology `sync_key: auto`)."""
     env = _environment()
     common = {"lab": topo.name, "topology_file": topology_file, "crypto": topo.crypto, "sabotage": sabotage,
-              "retransmit": CHARON_RETRANSMIT}
+              "retransmit": CHARON_RETRANSMIT, "ikev1_dpd_timeout_s": ikev1_dpd_timeout_s}
     crypto_if = topo.crypto_interface
     vip = str(crypto_if.virtual_ip)
     nodes: dict[str, NodeConfig] = {}
@@ -84,7 +100,8 @@ def render_lab(
                 "/etc/strongswan.conf": env.get_template("strongswan.conf.j2").render(strongswan_ctx),
                 "/etc/swanctl/swanctl.conf": env.get_template("swanctl-gateway.conf.j2").render(
                     ctx | {"vip": vip, "peer_address": peer_address, "site": bool(topo.peers) or not topo.easyvpn,
-                           "ha_pools": stateful, "split_include": _split_include(topo)}
+                           "ha_pools": stateful, "split_include": _split_include(topo),
+                           "cisco_proposals": _cisco_proposals(topo)}
                 ),
                 "/etc/labctl/sidecar.json": sidecar_config(topo, name, topology_file, sabotage, sso_key).to_json(),
                 "/etc/labctl/init.sh": env.get_template("init-gateway.sh.j2").render(
@@ -205,6 +222,14 @@ def _render_easyvpn_nodes(
     for name in ez.client_names():
         ctx = common | {"node": name, "role": "client", "vip": vip, "easyvpn": ez, "login": ez.client_login(name),
                         "local_address": ez.client_address(name), "split_include": _split_include(topo)}
+        if ez.client_kind(name) == "vpnc":
+            ctx |= {"role": "vpnc", "vpnc_conf": VPNC_CONF, "vpnc_log": VPNC_LOG, "vpnc_pid": VPNC_PID,
+                    "vpnc_ifname": VPNC_IFNAME, "vpnc_go": VPNC_GO, "dpd_idle": max(10, ez.dpd // 1000)}
+            nodes[name] = NodeConfig(name, "vpnc", {
+                VPNC_CONF: env.get_template("vpnc.conf.j2").render(ctx),
+                "/etc/labctl/init.sh": env.get_template("init-vpnc.sh.j2").render(ctx),
+            }, ["/bin/sh", "/etc/labctl/init.sh"])
+            continue
         nodes[name] = NodeConfig(name, "client", {
             "/etc/strongswan.conf": env.get_template("strongswan.conf.j2").render(
                 ctx | {"libipsec": libipsec, "easyvpn": True, "ha": None, "radius": None}),

@@ -3,7 +3,7 @@
 PREFIX = "labctl"
 LAB = f"{PREFIX}.lab"  # lab name: every object of a lab carries it
 NODE = f"{PREFIX}.node"  # node name inside the lab (containers)
-ROLE = f"{PREFIX}.role"  # ha-gateway | peer | host | router | client | radius
+ROLE = f"{PREFIX}.role"  # ha-gateway | peer | host | router | client | vpnc | radius
 NETWORK = f"{PREFIX}.network"  # lab network name (networks)
 TOPOLOGY = f"{PREFIX}.topology"  # absolute path of the topology file the lab came from
 SABOTAGE = f"{PREFIX}.sabotage"  # known-bad variant the lab was started with, if any

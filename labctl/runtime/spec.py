@@ -10,12 +10,12 @@ import hashlib
 from dataclasses import dataclass, field
 
 IMAGE_KIND_FOR_ROLE = {"ha-gateway": "node", "peer": "node", "host": "host", "client": "node", "radius": "node",
-                       "router": "node"}
+                       "router": "node", "vpnc": "host"}  # vpnc: an Easy VPN client running vpnc (host image)
 # the moving tags (docker-compose files); `up` runs the content-tagged image of its own checkout instead
 IMAGE_FOR_ROLE = {role: f"labctl/{kind}:latest" for role, kind in IMAGE_KIND_FOR_ROLE.items()}
 # Easy VPN clients stand for remote machines but share this host's CPU: a small CPU weight lets the lab's
 # routers (HSRP hellos every 200 ms) win when a hundred clients negotiate at once. Others keep Docker's 1024.
-CPU_SHARES = {"client": 16}
+CPU_SHARES = {"client": 16, "vpnc": 16}
 CAPABILITIES = ("NET_ADMIN", "NET_RAW")  # every node routes, captures or moves addresses
 DEVICES = ("/dev/net/tun:/dev/net/tun:rwm",)  # kernel-libipsec's userspace ESP needs a TUN device
 SYSCTLS = {
@@ -41,7 +41,12 @@ class NodeConfig:
 
 # files that hold a PSK, a password or the SSO key are readable by their owner only (the daemons run as root;
 # FreeRADIUS's init script hands its two to the freerad group)
-SECRET_FILES = ("swanctl.conf", "strongswan.conf", "sidecar.json", "clients.conf", "authorize")
+SECRET_FILES = ("swanctl.conf", "strongswan.conf", "sidecar.json", "clients.conf", "authorize", "easyvpn.conf")
+# a vpnc client: where its restart loop keeps vpnc's output (and its own start/exit lines), vpnc's pid, its tun
+VPNC_LOG = "/var/log/vpnc.log"
+VPNC_PID = "/run/labctl-vpnc.pid"
+VPNC_IFNAME = "tun0"
+VPNC_GO = "/run/labctl-vpnc-go"  # the loop's first start waits for this file (`up` creates it once the pair is HOT)
 
 
 def file_mode(path: str) -> int:

@@ -146,6 +146,7 @@ class Topo:
     easyvpn: Any = None
     peers: list[str] = field(default_factory=list)
     crypto: Any = field(default_factory=lambda: NS(ike_version=2, dpd=5000))
+    first_active_ms: int = 1400
 
 
 class Node:
@@ -211,7 +212,8 @@ def test_every_step_is_handed_this_verdict_lab_and_fault(monkeypatch: pytest.Mon
     r = run(monkeypatch, rate=400.0, converge_timeout=5.0)
     v = r.verdict
     assert r.chosen_with == (r.lab, "node-kill", None, None, None, r.progress.append)
-    assert r.judge.calls == [("before", v), ("probes", 400.0, 65.0), ("converged", True, pytest.approx(1001.05)),
+    # asked 5 s, but the wait is never shorter than the 850 ms budget + 10 s: 10.85 s (+ 60 s probe slack)
+    assert r.judge.calls == [("before", v), ("probes", 400.0, 70.85), ("converged", True, pytest.approx(1001.05)),
                              ("after", v), ("judge", v, ["a"], True)]
     assert r.final_state == (r.lab, v, "gw2")
     assert r.progress == ["probing at 400", "injecting node-kill on gw1", "converged",
@@ -406,3 +408,11 @@ def test_failover_and_back_defaults_to_a_node_kill(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(failover, "failover", fake)
     failover.failover_and_back(object())  # type: ignore[arg-type]
     assert faults == ["node-kill", "recover"]
+
+
+def test_the_convergence_wait_covers_the_budget_and_on_the_way_back_the_returning_nodes_start() -> None:
+    topo = Topo()
+    assert failover.convergence_wait(topo, 40.0, 850.0, returning=False) == 40.0  # asked for more: as asked
+    assert failover.convergence_wait(topo, None, 850.0, returning=False) == 20.0  # the topology's 20 s
+    assert failover.convergence_wait(topo, 5.0, 22000.0, returning=False) == pytest.approx(32.0)  # 22 s + 10 s
+    assert failover.convergence_wait(topo, 5.0, 22000.0, returning=True) == pytest.approx(33.4)  # + 1.4 s start

@@ -50,8 +50,17 @@ def test_real_repo_context_is_the_sidecar_and_agent_trees_and_nothing_else() -> 
     for kind in ("node", "host"):
         files = set(images.context_files(kind))
         shared = {"labctl/__init__.py", "labctl/images/install-missing.sh"}
-        own = set(STRONGSWAN) if kind == "node" else set()
+        # vpnc, installed without perl (its own list); the node's strongSwan build stage
+        own = {"host": {"vpnc-packages.txt"}, "node": set(STRONGSWAN)}.get(kind, set())
         assert {"Dockerfile", "packages.txt"} | own | shared | sidecar == files
+
+
+def test_vpnc_is_no_base_package_so_the_base_does_not_change() -> None:
+    """vpnc's dependency exception needs dpkg: it is installed by the host Dockerfile, never by debootstrap."""
+    assert "vpnc" not in images.base_packages()
+    host = images.REPO_ROOT / "labctl/images/host"
+    assert images.read_packages(host / "vpnc-packages.txt") == ["vpnc"]
+    assert "vpnc-packages.txt perl:any,perl" in (host / "Dockerfile").read_text()
 
 
 def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_path: Path) -> None:
@@ -124,7 +133,7 @@ class FakeImage:
     def __init__(self, image_id: str, kind: str, hash_: str) -> None:
         self.id, self.short_id, self.tags = image_id, image_id[:12], [f"labctl/{kind}"]
         self.labels = {labels.IMAGE_KIND: kind, labels.IMAGE_HASH: hash_}
-        self.attrs = {"Created": f"2026-12-02T00:00:{next(self.created):05d}Z"}
+        self.attrs = {"Created": f"2020-01-01T00:00:{next(self.created):05d}Z"}  # old unless a test says
         self.client: FakeImages | None = None
 
     def tag(self, repository: str, tag: str) -> None:
@@ -229,6 +238,18 @@ def test_old_versions_beyond_the_newest_few_are_pruned(fake: FakeClient, root: P
     node_ids = {i.id for i in fake.images.all.values() if i.labels[labels.IMAGE_KIND] == "node"}
     assert node_ids == set(versions[-images.KEEP_VERSIONS:])
     assert versions[0] in fake.images.removed and versions[-1] not in fake.images.removed
+
+
+def test_versions_made_today_are_kept_whatever_their_number(fake: FakeClient, root: Path) -> None:
+    """Another checkout's matrix may be between two cells: an image of the last day is never pruned."""
+    fresh = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+    versions = []
+    for n in range(images.KEEP_VERSIONS + 2):
+        (root / "labctl/sidecar/hsrp/fsm.py").write_text(f"# version {n}\n")
+        ensured = images.ensure_images(fake, root=root)
+        fake.images.get(ensured.refs["node"]).attrs["Created"] = fresh + f".{n:03d}Z"
+        versions.append(ensured["node"])
+    assert not set(versions) & set(fake.images.removed)
 
 
 def test_current_images_names_the_missing_build(fake: FakeClient, root: Path) -> None:

@@ -18,6 +18,7 @@ from labctl.experiment.judges.peer import SaIdentity, classify
 from labctl.experiment.probe import DirectionResult, ProbeResult, join_reports, progress_flowing
 from labctl.experiment.verdict import Verdict
 from labctl.model.loader import load_topology
+from labctl.render import render_lab
 
 REMOTE = ["10.2.0.0/24"]
 ROOT = Path(__file__).resolve().parents[2]
@@ -429,8 +430,30 @@ def test_the_stateless_budget_is_dpd_then_charons_retransmissions_then_renegotia
     assert got["max_outage_ms"] == pytest.approx(10000 + 7104 + 2000)
     assert got["derived_from"] == ("stateless: DPD delay 10000 ms + 4 unanswered DPD transmissions 7104 ms (charon "
                                    "gives up) + re-negotiation allowance 2000 ms")
+    # IKEv1 (Easy VPN clients, IKEv1 peers): one R-U-THERE per 5 s, dead once 13 s (5 s + 7.1 s, rounded up)
+    # of silence are seen at a check: at 15 s
     ez = load_topology(ROOT / "topologies" / "easy-vpn.yaml").with_overrides({"redundancy": "stateless"})
-    assert budget.outage_budget(ez)["max_outage_ms"] == pytest.approx(ez.easyvpn.dpd + 7104 + 2000)  # type: ignore
+    got = budget.outage_budget(ez)
+    assert got["max_outage_ms"] == pytest.approx(15000 + 2000)
+    assert got["derived_from"] == ("stateless: IKEv1 DPD every 5000 ms, the SA declared dead at the first check after "
+                                   "13 s of silence (15000 ms) + re-negotiation allowance 2000 ms")
+    note = load_topology(ROOT / "labctl/topologies/seed-technote-ospf.yaml")  # IKEv1 peer, keepalive 10 s: 18 s -> 20 s
+    assert budget.outage_budget(note)["max_outage_ms"] == pytest.approx(20000 + 2000)
+
+
+def test_ikev1_far_ends_get_a_dpd_timeout_of_delay_plus_the_retransmit_schedule() -> None:
+    """charon's IKEv1 default (150 s) would keep a dead gateway's SA for minutes: it is rendered explicitly."""
+    from labctl.model import dpd
+    assert dpd.ikev1_dpd_timeout_s(5000) == 13 and dpd.ikev1_dpd_timeout_s(10000) == 18
+    assert dpd.ikev1_dpd_timeout_s(10999) == 18  # swanctl gets whole seconds
+    assert dpd.ikev1_dead_after_ms(5000) == 15000 and dpd.ikev1_dead_after_ms(10000) == 20000
+    assert dpd.ikev1_dead_after_ms(20000) == 40000  # the check after 20 s sees 20 s < 28 s: the next one
+    rendered = render_lab(load_topology(ROOT / "labctl/topologies/seed-technote-ospf.yaml"))
+    assert "dpd_timeout = 18s" in rendered["vpn7200"].files["/etc/swanctl/swanctl.conf"]
+    ez = render_lab(load_topology(ROOT / "topologies" / "easy-vpn.yaml"))
+    assert "dpd_timeout = 13s" in ez["client1"].files["/etc/swanctl/swanctl.conf"]
+    dual = render_lab(load_topology(ROOT / "topologies" / "dual-interface.yaml"))
+    assert "dpd_timeout" not in dual["peer"].files["/etc/swanctl/swanctl.conf"]  # IKEv2 retransmits instead
 
 
 def test_a_topology_threshold_other_than_the_old_default_is_honoured() -> None:

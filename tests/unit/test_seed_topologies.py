@@ -296,3 +296,13 @@ def test_the_default_matrix_has_the_seed_cells_with_their_expectations() -> None
     assert cells["dual/link-flap-outside/stateful/default"].fault.recover  # down, then up and preempt back
     assert cells["dual/node-kill/stateful/ios"].timers == {"hello": "3000ms", "hold": "10000ms"}
     assert cells["technote/node-kill-recover/stateless/default"].fault.recover
+
+
+def test_ikev1_refuses_more_than_one_subnet_pair(tmp_path) -> None:
+    """charon's IKEv1 proposes only the first subnet of a list: a second one would silently pass no traffic."""
+    text = (ROOT / "labctl/topologies/seed-technote-ospf.yaml").read_text().replace(
+        "local_subnets: [10.51.0.0/24]", "local_subnets: [10.1.1.0/24, 10.51.0.0/24]")
+    path = tmp_path / "two.yaml"
+    path.write_text(text)
+    with pytest.raises(TopologyError, match=r"crypto.local_subnets.*IKEv1 negotiates one subnet pair"):
+        load_topology(path)

@@ -61,7 +61,6 @@ def topo(redundancy: str = "stateless", easyvpn_dpd: float | None = None, peers:
 
 
 @pytest.mark.parametrize(("lab", "dpd"), [
-    (topo(easyvpn_dpd=9000), 9000.0),  # remote access only: the clients' DPD
     (topo(easyvpn_dpd=9000, peers=("remote1",)), 5000.0),  # a site-to-site peer judges: its DPD
     (topo(peers=("remote1",)), 5000.0),
     (topo(), 5000.0),
@@ -70,6 +69,16 @@ def test_the_stateless_budget_uses_the_dpd_of_whoever_judges(lab: Any, dpd: floa
     got = budget.outage_budget(lab)
     assert got["max_outage_ms"] == pytest.approx(dpd + 7104 + 2000)
     assert got["derived_from"].startswith(f"stateless: DPD delay {dpd:.0f} ms + 4 unanswered")
+
+
+@pytest.mark.parametrize(("lab", "dead"), [
+    (topo(easyvpn_dpd=9000), 18000.0),  # remote access only: the IKEv1 clients' DPD, 9 s: timeout 17 s -> 18 s
+    (topo(peers=("remote1",), ike_version=1), 15000.0),  # an IKEv1 peer, 5 s: timeout 13 s -> the check at 15 s
+])
+def test_an_ikev1_far_end_is_declared_dead_by_its_dpd_timeout(lab: Any, dead: float) -> None:
+    got = budget.outage_budget(lab)
+    assert got["max_outage_ms"] == pytest.approx(dead + 2000)
+    assert got["derived_from"].startswith("stateless: IKEv1 DPD every")
 
 
 def test_the_stateless_budget_is_rounded_to_a_tenth_of_a_millisecond(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,6 +1,8 @@
 """Remote access (Easy VPN): every connected client judges. A probe runs between the inside host and each
 client's virtual IP (both directions); before and after the fault each client's IKE SA (SPIs + unique id)
-and virtual IP come from the client's own charon, and `reverse-route remote-peer` must follow the Active."""
+and virtual IP come from the client's own charon, and `reverse-route remote-peer` must follow the Active.
+A vpnc client judges from its own side too: the same vpnc process (pid, no restart of its loop), the same
+tun address, no new Quick Mode / SPIs and no replay drops in its log."""
 
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from labctl.experiment.judges import liveness
 from labctl.experiment.probe import ProbeResult, TrafficProbe
 from labctl.experiment.verdict import Verdict
 from labctl.lab import RunningLab
-from labctl.nodes import charon, client
+from labctl.nodes import client, vpnc
 
 CONVERGENCE = ("traffic did not flow both ways between the inside host and every client with an Active "
                "gateway")
@@ -51,14 +53,68 @@ def rekey_targets(before: dict[str, dict[str, Any]], after: dict[str, dict[str, 
     return targets
 
 
+def vpnc_session(name: str, old: dict[str, Any], new: dict[str, Any], log: dict[str, int],
+                 lines: list[str]) -> tuple[bool, str, list[str]]:
+    """(same session, child state, reasons) of one vpnc client (pure). vpnc negotiates phase 1 only when it
+    starts, so its session is its process: same pid, no new start in the log. Its CHILD_SA is `same` without
+    any Quick Mode or new SPI in its log, `rekeyed` with one, `lost` when it is not connected any more or
+    receives ESP it cannot use (unknown SPI, HMAC mismatch)."""
+    connected = new.get("state") == "connected"
+    same = connected and bool(old.get("pid")) and new.get("pid") == old.get("pid") and log.get("new_ike_sa", 0) == 0
+    # ESP on an SPI or with keys vpnc does not share: the gateway's CHILD_SA is no longer vpnc's
+    broken = log.get("unknown_spi", 0) or log.get("hmac_mismatch", 0)
+    child = "lost" if not connected or broken else "renegotiated" if not same else \
+        "rekeyed" if log.get("new_spis", 0) else "same"
+    why = []
+    quoted = f": {'; '.join(lines)}" if lines else ""
+    if log.get("replay_drops", 0):
+        why.append(f"{name} (vpnc): {log['replay_drops']} ESP packet(s) from the gateway discarded as replays "
+                   "(the new Active restarted the CHILD_SA's outbound sequence numbers: no replay-state sync)")
+    if log.get("unknown_spi", 0) or log.get("hmac_mismatch", 0):
+        why.append(f"{name} (vpnc): the gateway's takeover rekey (a server-initiated Quick Mode) did not reach "
+                   f"vpnc's ESP: {log.get('unknown_spi', 0)}x 'unknown spi', {log.get('hmac_mismatch', 0)}x "
+                   "'HMAC mismatch' in its log")
+    if log.get("dpd_terminated", 0) or log.get("exits", 0):
+        why.append(f"{name} (vpnc): vpnc exited ({log.get('dpd_terminated', 0)}x dead peer detection), its restart "
+                   f"loop started {log.get('new_ike_sa', 0)} new session(s)")
+    elif not same and connected:
+        why.append(f"{name} (vpnc): another vpnc session (pid {old.get('pid')} -> {new.get('pid')})")
+    if why:
+        why[-1] += quoted  # the log's own words, once
+    return same, child, why
+
+
+def vpnc_notes(name: str, log: dict[str, int]) -> list[str]:
+    return [f"{name} (vpnc): {log['new_spis']} new IPsec SA(s) in its log during the run (a Quick Mode vpnc "
+            "started itself: same session, new SPIs)"] if log.get("new_spis", 0) else []
+
+
 def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, dict[str, Any]],
-          probes: dict[str, ProbeResult], client_logs: dict[str, dict[str, int]], expect_move: bool) -> None:
-    """Fill the verdict from what each client held before/after, its probe and its log (pure)."""
+          probes: dict[str, ProbeResult], client_logs: dict[str, dict[str, int]], expect_move: bool,
+          log_lines: dict[str, list[str]] | None = None) -> None:
+    """Fill the verdict from what each client held before/after, its probe and its log (pure); `log_lines`:
+    the telling lines of each vpnc client's log, quoted in its reasons."""
     reasons = verdict.reasons
     stateful = verdict.stateful
     preserved, child_states = True, []
     for name, old in before.items():
         new = after.get(name) or {}
+        if old.get("kind") == "vpnc":
+            same, child, why = vpnc_session(name, old, new, client_logs.get(name, {}), (log_lines or {}).get(name, []))
+            preserved &= same
+            child_states.append(child)
+            verdict.notes.extend(vpnc_notes(name, client_logs.get(name, {})))
+            if stateful:
+                reasons.extend(why)
+                if not same and not why:
+                    reasons.append(f"{name} (vpnc): session not preserved (" + (
+                        "not connected any more" if new.get("state") != "connected" else "vpnc was restarted") + ")")
+                if new.get("virtual_ip") != old.get("virtual_ip"):
+                    reasons.append(f"{name} (vpnc): tun address {old.get('virtual_ip')} -> "
+                                   f"{new.get('virtual_ip') or 'none'}")
+                if child not in ("same", "rekeyed") and not why:
+                    reasons.append(f"{name} (vpnc): CHILD_SA {child}")
+            continue
         old_sa, new_sa = old.get("ike_sa") or {}, new.get("ike_sa") or {}
         same_ike = bool(new_sa) and all(old_sa.get(k) == new_sa.get(k)
                                         for k in ("uniqueid", "initiator_spi", "responder_spi"))
@@ -113,6 +169,7 @@ class ClientsJudge:
         self.after: dict[str, dict[str, Any]] = {}
         self.log_offsets: dict[str, int] = {}
         self.logs: dict[str, dict[str, int]] = {}
+        self.log_lines: dict[str, list[str]] = {}
 
     def connected(self) -> dict[str, dict[str, Any]]:
         return {r["name"]: r for r in client.reports(self.lab.topo, self.lab.handle) if r["state"] == "connected"}
@@ -122,7 +179,7 @@ class ClientsJudge:
         if not self.before:
             raise LabctlError(f"lab {self.lab.name}: no Easy VPN client is connected: nothing to judge")
         verdict.sa_before = list(self.before.values())
-        self.log_offsets = {name: charon.log_size(self.lab.node(name)) for name in self.before}
+        self.log_offsets = {name: client.log_size(self.lab.topo, self.lab.node(name)) for name in self.before}
 
     def rate_each(self, rate: float) -> float:
         return max(1.0, rate / len(self.before))
@@ -154,8 +211,12 @@ class ClientsJudge:
     def record_after(self, verdict: Verdict) -> None:
         self.after = {r["name"]: r for r in client.reports(self.lab.topo, self.lab.handle)}
         verdict.sa_after = [self.after[name] for name in self.before if name in self.after]
-        self.logs = {name: count_log_events(charon.log_since(self.lab.node(name), offset))
-                     for name, offset in self.log_offsets.items()}
+        texts = {name: client.log_since(self.lab.topo, self.lab.node(name), offset)
+                 for name, offset in self.log_offsets.items()}
+        self.logs = {name: vpnc.count_events(text) if client.is_vpnc(self.lab.topo, name) else count_log_events(text)
+                     for name, text in texts.items()}
+        self.log_lines = {name: vpnc.telling_lines(text) for name, text in texts.items()
+                          if client.is_vpnc(self.lab.topo, name)}
 
     def liveness(self, verdict: Verdict) -> None:
         """Every client connected before the fault and still holding an IKE SA rekeys its CHILD_SA, all
@@ -174,4 +235,4 @@ class ClientsJudge:
         verdict.liveness = liveness.measure(targets)
 
     def judge(self, verdict: Verdict, results: dict[str, ProbeResult], expect_move: bool) -> None:
-        judge(verdict, self.before, self.after, results, self.logs, expect_move)
+        judge(verdict, self.before, self.after, results, self.logs, expect_move, self.log_lines)

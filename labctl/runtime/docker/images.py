@@ -45,7 +45,10 @@ REPO_ROOT = Path(__file__).resolve().parents[3]
 IMAGES_DIR = "labctl/images"
 KINDS = ("base", "node", "host")  # build order: node and host are built FROM base
 TAGS = {"base": "labctl/base:bookworm", "node": "labctl/node:latest", "host": "labctl/host:latest"}  # moving
-KEEP_VERSIONS = 3  # per kind, the newest images kept (other checkouts may run them); older ones are pruned
+# per kind, the newest images are kept, and every one made in the last day (other checkouts on this engine may
+# run them now: a matrix in a worktree must not lose its image between two cells); older ones are pruned
+KEEP_VERSIONS = 3
+KEEP_RECENT_S = 86400
 SLIM = "debian:bookworm-slim"
 SUITES = ("bookworm", "bookworm-updates", "bookworm-security")  # plain bookworm lags security (strongswan)
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -269,14 +272,16 @@ def _children_first(found: list[Image]) -> list[Image]:
     return sorted(found, key=lambda image: image.labels.get(labels.IMAGE_KIND) == "base")
 
 
-def _prune_superseded(client: docker.DockerClient, current: set[str]) -> None:
-    """Remove untagged labctl images and, per kind, versions older than the KEEP_VERSIONS newest, unless a
-    container (or an image built on them) still uses them; `current` is never removed."""
+def _prune_superseded(client: docker.DockerClient, current: set[str], now: float | None = None) -> None:
+    """Remove untagged labctl images and, per kind, versions beyond the KEEP_VERSIONS newest that are over
+    KEEP_RECENT_S old, unless a container (or an image built on them) still uses them; `current` stays."""
     superseded = client.images.list(filters={"label": labels.IMAGE_KIND, "dangling": True})
+    cutoff = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((now or time.time()) - KEEP_RECENT_S))
     for kind in KINDS:
         versions = client.images.list(filters={"label": f"{labels.IMAGE_KIND}={kind}"})
         versions.sort(key=lambda image: image.attrs.get("Created", ""), reverse=True)
-        superseded += [image for image in versions[KEEP_VERSIONS:] if image.id not in current]
+        superseded += [image for image in versions[KEEP_VERSIONS:]
+                       if image.id not in current and image.attrs.get("Created", "") < cutoff]
     for image in _children_first(list({image.id: image for image in superseded}.values())):
         with contextlib.suppress(APIError):  # in use, or already gone with a child
             client.images.remove(image.id)
