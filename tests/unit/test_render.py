@@ -46,6 +46,14 @@ def test_sidecar_config_and_sabotage() -> None:
     assert "ha { load = no }" in bad_nodes["gw1"].files["/etc/strongswan.conf"]
 
 
+def test_sequence_continuity_rekey_is_rendered_and_no_rekey_turns_it_off() -> None:
+    rekey = TOPO.model_copy(update={"ha": TOPO.ha.model_copy(update={"sequence_continuity": "rekey"})})
+    conf = json.loads(render_lab(rekey)["gw2"].files["/etc/labctl/sidecar.json"])
+    assert conf["sequence_continuity"] == "rekey"
+    off = json.loads(render_lab(rekey, sabotage=("no-rekey",))["gw2"].files["/etc/labctl/sidecar.json"])
+    assert off["sequence_continuity"] == "off" and off["ha_plugin"]  # neither replay sync nor rekey, sync kept
+
+
 def test_peer_and_hosts(tmp_path: Path) -> None:
     nodes = render_lab(TOPO)
     peer = conf_sections(nodes["peer"].files["/etc/swanctl/swanctl.conf"])["connections"]["site"]
