@@ -232,9 +232,8 @@ def source_commit() -> str | None:
 def environment(engine: DockerEngine, matrix: Matrix) -> dict[str, Any]:
     """What a report must record to be compared with another: versions, images, ESP mode, machine, timers."""
     from labctl import __version__
-    from labctl.lab.lifecycle import kernel_has_esp
 
     images = {row.get("kind"): str(row.get("id") or "")[:19] for row in engine.image_status()}
     return {"labctl": __version__, "commit": source_commit(), "images": images,
-            "esp": "kernel" if kernel_has_esp() else "userspace (kernel-libipsec)", "cpus": os.cpu_count(),
+            "esp": "kernel" if engine.kernel_has_esp() else "userspace (kernel-libipsec)", "cpus": os.cpu_count(),
             "python": platform.python_version(), "timers": {c.timers_name: dict(c.timers) for c in matrix.cells}}

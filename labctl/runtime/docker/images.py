@@ -6,7 +6,11 @@ and host builds then need no network at all. node and host are small Dockerfiles
 base that install only what base lacks and copy the labctl sources the containers run.
 
 Every image is labelled with its kind and a content hash of its inputs; `ensure_images` rebuilds only the
-images whose hash label no longer matches.
+images whose hash label no longer matches. Given other engines as `sources` (a matrix over several engines,
+`labctl images build --from URL`), an image missing on the target is first looked for there and transferred
+(`docker save` on the source streamed into `docker load` on the target, through the Docker API) when the
+source's copy carries the very hash the target wants: a remote engine needs no registry, no debootstrap
+and no root on the machine labctl runs on.
 """
 
 from __future__ import annotations
@@ -167,6 +171,7 @@ def ensure_images(
     force: bool | Collection[str] = False,
     *,
     root: Path = REPO_ROOT,
+    sources: Iterable[docker.DockerClient] = (),
 ) -> Ensured:
     """Build the images that are missing or whose inputs changed; returns kind -> image id (and `.built`).
 
@@ -177,7 +182,7 @@ def ensure_images(
     if forced - set(KINDS):
         raise UsageError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
     with _build_lock(say):
-        return _ensure(client, say, forced, root)
+        return _ensure(client, say, forced, root, list(sources))
 
 
 @contextlib.contextmanager
@@ -195,20 +200,26 @@ def _build_lock(say: Progress) -> Iterator[None]:
         os.close(fd)
 
 
-def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path) -> Ensured:
+def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path,
+            sources: list[docker.DockerClient] | None = None) -> Ensured:
     result = Ensured()
     for kind in KINDS:
         image = _local(client, TAGS[kind])
         if kind == "base":
-            current = _hash_of(image) in _base_hashes(client, root)
+            wanted = _base_hashes(client, root)
         else:
             want = content_hash(kind, result["base"], root)
-            current = _hash_of(image) == want
+            wanted = {want}
+        current = _hash_of(image) in wanted
         if current and kind not in forced:
             say(kind, f"{TAGS[kind]} up to date")
         else:
             start = time.monotonic()
-            if kind == "base":
+            moved = None if kind in forced else _transfer(client, kind, wanted, sources or [], say)
+            if moved is not None:
+                image = moved
+                say(kind, f"transferred {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
+            elif kind == "base":
                 image = _build_base(client, say, root)
             else:
                 image = _build_kind(client, kind, want, say, root, nocache=kind in forced)
@@ -217,6 +228,28 @@ def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: 
         result[kind] = image.id
     _prune_superseded(client)
     return result
+
+
+def _transfer(client: docker.DockerClient, kind: str, wanted: set[str], sources: list[docker.DockerClient],
+              say: Progress) -> Image | None:
+    """Copy TAGS[kind] from the first source whose copy carries a wanted hash (save | load, streamed);
+    None when no source has it. Image ids survive save/load, so node/host hashes stay valid on the target."""
+    for source in sources:
+        if source is client:
+            continue
+        found = _local(source, TAGS[kind])
+        if _hash_of(found) not in wanted:
+            continue
+        say(kind, f"loading {TAGS[kind]} from another engine (docker save | docker load)")
+        try:
+            for _line in client.api.load_image(source.api.get_image(TAGS[kind])):
+                pass
+        except (DockerException, OSError) as e:
+            raise EnvironmentProblem(f"transferring {TAGS[kind]} between engines failed: {e}") from e
+        image = _local(client, TAGS[kind])
+        if _hash_of(image) in wanted:
+            return image
+    return None
 
 
 def _children_first(found: list[Image]) -> list[Image]:
