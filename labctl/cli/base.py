@@ -68,12 +68,12 @@ def engine_option() -> click.Option:
 
 
 class LabctlGroup(click.Group):
-    """Every verb gets `--engine` without repeating it (a verb with its own `engine` parameter keeps it)."""
+    """Every verb gets `--engine` without repeating it (a verb with its own `--engine`, `matrix`, keeps it)."""
 
     group_class = type  # sub-groups (`images`) are LabctlGroups too
 
     def add_command(self, cmd: click.Command, name: str | None = None) -> None:
-        if not any(p.name == "engine" for p in cmd.params):
+        if not any("--engine" in getattr(p, "opts", ()) for p in cmd.params):
             cmd.params.append(engine_option())
         super().add_command(cmd, name)
 
