@@ -41,8 +41,22 @@ def clean_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/] (run `labctl down LAB` to clean up)")
             sys.exit(130)
+        except Exception as exc:
+            # the engine went away mid-command (SSH channel refused, connection reset): one line, exit 3
+            if type(exc).__module__.split(".")[0] not in ENGINE_LIBRARIES:
+                raise
+            first = str(exc).splitlines()[0][:300] if str(exc) else ""
+            message = f"lost the Docker engine: {type(exc).__name__}: {first}"
+            if kwargs.get("as_json"):
+                emit_json({"error": message, "kind": "EnvironmentProblem", "exit_code": EXIT_ENVIRONMENT})
+            else:
+                err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_ENVIRONMENT)
 
     return wrapper
+
+
+ENGINE_LIBRARIES = ("docker", "paramiko", "requests", "urllib3")  # their errors are the engine's, not labctl bugs
 
 
 def emit_json(data: Any) -> None:

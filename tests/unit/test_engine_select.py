@@ -145,3 +145,67 @@ open("{state}", "w").write("\\n".join(rules) + "\\n")
     out = subprocess.run(["sh", "-c", firewall.remove_script("rm1")], env=env, capture_output=True, text=True)
     assert out.stdout.split()[-2:] == ["removed", "2"], out
     assert "rm1" not in state.read_text() and "labctl.lab=other" in state.read_text()
+
+
+class FakeChannel:
+    """A paramiko channel as far as the Docker library's SSH connection uses it; counts open ones."""
+
+    lock = __import__("threading").Lock()
+    open_now = 0
+    most = 0
+
+    def __init__(self) -> None:
+        with FakeChannel.lock:
+            FakeChannel.open_now += 1
+            FakeChannel.most = max(FakeChannel.most, FakeChannel.open_now)
+        self.closed = False
+
+    def settimeout(self, _t: float) -> None:
+        pass
+
+    def exec_command(self, _cmd: str) -> None:
+        pass
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            with FakeChannel.lock:
+                FakeChannel.open_now -= 1
+
+
+def test_parallel_requests_never_hold_more_channels_than_the_permits() -> None:
+    """30 threads, half of them keeping their connection (idle in the pool), half closing it (a hijacked exec
+    stream): never more than SSH_POOL channels at once, and nobody waits forever."""
+    import random
+    import threading
+    import time
+    from types import SimpleNamespace as NS
+
+    from docker.transport.sshconn import SSHConnectionPool
+
+    transport = NS(open_session=FakeChannel)
+    pool = SSHConnectionPool(ssh_client=NS(get_transport=lambda: transport), timeout=5, maxsize=client.SSH_POOL)
+    permits = threading.BoundedSemaphore(client.SSH_POOL)
+    pool._new_conn = lambda: client.BoundedChannel(pool, permits)
+    FakeChannel.open_now = FakeChannel.most = 0
+    done: list[int] = []
+
+    def request(n: int) -> None:
+        conn = pool._get_conn(timeout=None)
+        if conn.sock is None:
+            conn.connect()
+        time.sleep(random.uniform(0.001, 0.02))
+        if n % 2:
+            conn.close()
+            pool._put_conn(None)  # what urllib3 does for a connection it lost
+        else:
+            pool._put_conn(conn)
+        done.append(n)
+
+    threads = [threading.Thread(target=request, args=(n,)) for n in range(30)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert len(done) == 30
+    assert 2 <= FakeChannel.most <= client.SSH_POOL

@@ -2,29 +2,37 @@
 the `remote` extra) or a Docker context, chosen by `--engine`, LABCTL_ENGINE, DOCKER_HOST or the current
 Docker context, in that order.
 
-Over SSH the Docker library opens one SSH channel per pooled HTTP connection and, by default, opens more
-than its pool when requests run in parallel; sshd refuses channels beyond `MaxSessions` (10 by default) with
-`SSHException: Unable to open channel`. The pool here is bounded (SSH_POOL) and blocks beyond it, so
-parallel requests wait for a free channel and reuse it instead of failing.
+Over SSH the Docker library opens one SSH channel (a remote `docker system dial-stdio`) per HTTP connection
+and opens more connections than its pool keeps when requests run in parallel; `exec` and streams take theirs
+out of the pool for good. sshd refuses channels beyond `MaxSessions` (10 by default: `ChannelException(2,
+'Connect failed')`). Here every channel takes one of SSH_POOL permits and gives it back when it closes; a
+request that finds none waits, closing an idle pooled connection if there is one, so parallel requests
+reuse and share channels instead of failing. (A pool that blocks instead would deadlock: urllib3 never gets
+the hijacked exec connections back.)
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
 import os
+import queue
 import re
 import threading
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import docker
 from docker.errors import DockerException
+from docker.transport.sshconn import SSHConnection
 
 from labctl.errors import EnvironmentProblem, UsageError
 
-SSH_POOL = 8  # channels per SSH connection: below sshd's default MaxSessions 10 (one spare for the session)
+SSH_POOL = 8  # channels per SSH connection: below sshd's default MaxSessions 10
+CHANNEL_WAIT = 600.0  # seconds a request may wait for a free channel before it is an error
 SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https")
 _selected: list[str | None] = [None]  # set by the CLI's --engine
 _lock = threading.Lock()
@@ -122,15 +130,70 @@ def _ssh_client(url: str, timeout: int) -> docker.DockerClient:
     except DockerException as exc:
         raise EnvironmentProblem(f"engine {url}: {exc}") from None
     adapter = client.api.get_adapter("http+docker://ssh")
+    permits = threading.BoundedSemaphore(SSH_POOL)
     original = adapter.get_connection
 
-    def blocking(url_: str, proxies: object = None) -> object:
+    def bounded(url_: str, proxies: object = None) -> object:
         pool = original(url_, proxies)
-        pool.block = True  # beyond SSH_POOL channels: wait for one to come back, never open an 11th
+        if not getattr(pool, "_labctl_bounded", False):
+            pool._new_conn = lambda: BoundedChannel(pool, permits)
+            pool._labctl_bounded = True
         return pool
 
-    adapter.get_connection = blocking
+    adapter.get_connection = bounded
     return client
+
+
+class BoundedChannel(SSHConnection):
+    """An SSH channel that holds one of its transport's permits from connect to close."""
+
+    def __init__(self, pool: object, permits: threading.BoundedSemaphore) -> None:
+        super().__init__(pool.ssh_transport, pool.timeout, pool.ssh_host)  # type: ignore[attr-defined]
+        self._pool, self._permits, self._held = pool, permits, False
+
+    def connect(self) -> None:
+        deadline = time.monotonic() + CHANNEL_WAIT
+        while not self._permits.acquire(timeout=0.1):
+            _close_one_idle(self._pool)
+            if time.monotonic() > deadline:
+                raise EnvironmentProblem(f"no free SSH channel in {CHANNEL_WAIT:.0f}s ({SSH_POOL} in use)")
+        self._held = True
+        try:
+            super().connect()
+        except BaseException:
+            self._release()
+            raise
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._held:
+            self._held = False
+            self._permits.release()
+
+    def __del__(self) -> None:  # a stream nobody closed: its channel dies with it
+        self._release()
+
+
+def _close_one_idle(pool: object) -> None:
+    """Close one idle pooled connection (its slot keeps a placeholder), freeing its channel's permit."""
+    slots = getattr(pool, "pool", None)
+    if slots is None:
+        return
+    items = []
+    with contextlib.suppress(queue.Empty):
+        while True:
+            items.append(slots.get_nowait())
+    victim = next((item for item in items if item is not None), None)
+    for item in items:
+        with contextlib.suppress(queue.Full):
+            slots.put_nowait(None if item is victim else item)
+    if victim is not None:
+        victim.close()
 
 
 @functools.cache

@@ -219,11 +219,12 @@ def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: 
             if moved is not None:
                 image = moved
                 say(kind, f"transferred {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
-            elif kind == "base":
-                image = _build_base(client, say, root)
             else:
-                image = _build_kind(client, kind, want, say, root, nocache=kind in forced)
-            say(kind, f"built {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
+                if kind == "base":
+                    image = _build_base(client, say, root)
+                else:
+                    image = _build_kind(client, kind, want, say, root, nocache=kind in forced)
+                say(kind, f"built {TAGS[kind]} ({image.short_id}) in {time.monotonic() - start:.1f}s")
             result.built.append(kind)
         result[kind] = image.id
     _prune_superseded(client)
