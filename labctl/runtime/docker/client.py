@@ -2,13 +2,14 @@
 the `remote` extra) or a Docker context, chosen by `--engine`, LABCTL_ENGINE, DOCKER_HOST or the current
 Docker context, in that order.
 
-Over SSH the Docker library opens one SSH channel (a remote `docker system dial-stdio`) per HTTP connection
-and opens more connections than its pool keeps when requests run in parallel; `exec` and streams take theirs
-out of the pool for good. sshd refuses channels beyond `MaxSessions` (10 by default: `ChannelException(2,
-'Connect failed')`). Here every channel takes one of SSH_POOL permits and gives it back when it closes; a
-request that finds none waits, closing an idle pooled connection if there is one, so parallel requests
-reuse and share channels instead of failing. (A pool that blocks instead would deadlock: urllib3 never gets
-the hijacked exec connections back.)
+Over SSH the Docker library opens one SSH channel (a remote `docker system dial-stdio`) per HTTP connection,
+keeps a pool per request URL (an idle channel per endpoint used), opens more connections than a pool keeps
+when requests run in parallel, and `exec` and streams take theirs out of the pool for good. sshd refuses
+channels beyond `MaxSessions` (10 by default: `ChannelException(2, 'Connect failed')`). Here all requests
+share one pool and every channel holds one of SSH_POOL permits until it closes; a request that finds none
+waits, closing an idle pooled connection if there is one, so parallel requests reuse and share channels
+instead of failing. (A pool that blocks instead would deadlock: urllib3 never gets hijacked exec
+connections back.)
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from docker.transport.sshconn import SSHConnection
 from labctl.errors import EnvironmentProblem, UsageError
 
 SSH_POOL = 8  # channels per SSH connection: below sshd's default MaxSessions 10
+ONE_POOL = "http+docker://ssh"
 CHANNEL_WAIT = 600.0  # seconds a request may wait for a free channel before it is an error
 SCHEMES = ("unix", "tcp", "ssh", "npipe", "http", "https")
 _selected: list[str | None] = [None]  # set by the CLI's --engine
@@ -133,14 +135,17 @@ def _ssh_client(url: str, timeout: int) -> docker.DockerClient:
     permits = threading.BoundedSemaphore(SSH_POOL)
     original = adapter.get_connection
 
-    def bounded(url_: str, proxies: object = None) -> object:
-        pool = original(url_, proxies)
+    def bounded(_url: str, proxies: object = None) -> object:
+        # one pool for every request: the library keys its pools by the whole request URL, so each endpoint
+        # got its own pool with its own idle channel (9 pools kept: past MaxSessions on their own)
+        pool = original(ONE_POOL, proxies)
         if not getattr(pool, "_labctl_bounded", False):
             pool._new_conn = lambda: BoundedChannel(pool, permits)
             pool._labctl_bounded = True
         return pool
 
     adapter.get_connection = bounded
+    adapter.pools.clear()  # the version check's pool, from before: its channel closes
     return client
 
 
