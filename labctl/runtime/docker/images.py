@@ -336,7 +336,8 @@ def _debootstrap_base(client: docker.DockerClient, say: Progress, root: Path) ->
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             f"no {SLIM} image and no registry to pull it from; building the base with debootstrap needs root "
-            f"(it chroots). Run as root, or `docker load` a {SLIM} image first."
+            f"(it chroots). Run as root, `docker load` a {SLIM} image first, or copy labctl's images from an "
+            "engine that has them: `labctl images build --engine TARGET --from SOURCE`"
         )
     if not shutil.which("debootstrap"):
         raise EnvironmentProblem(f"no {SLIM} image and no registry: install debootstrap (apt-get install debootstrap)")
