@@ -21,6 +21,9 @@ from labctl.nodes import host as agent
 DEFAULT_RATE = 1000.0
 START_DELAY = 0.6  # seconds between launching the agents and their common start instant
 STOP_DELAY = 0.4  # seconds between asking both agents to stop and their common stop instant
+# ...plus this many exec times (measured with the lab's clock): both agents must have their instant before it
+# comes, also when every exec crosses an SSH connection (a late agent loses the other's first/last packets)
+START_EXECS, STOP_EXECS = 4, 2
 
 
 @dataclass
@@ -187,7 +190,7 @@ class TrafficProbe:
     def start(self) -> None:
         """Launch both agents so they start sending at the same instant (told in the lab's wall clock)."""
         self.clock = agent.lab_clock(self.lab.node(next(iter(self.hosts))))
-        self.started_at = time.time() + START_DELAY
+        self.started_at = time.time() + START_DELAY + START_EXECS * self.clock.exec_s
         for host, peer in self.hosts.items():
             agent.start_agent(self.lab.node(host), self.run, peer, self.port, self.rate, self.max_duration,
                               self.clock.to_lab_wall(self.started_at))
@@ -207,7 +210,7 @@ class TrafficProbe:
 
     def stop(self, timeout: float = 10.0) -> ProbeResult:
         """Ask both agents to stop sending at the same instant and collect their reports."""
-        stop_at = self.clock.to_lab_wall(time.time() + STOP_DELAY)
+        stop_at = self.clock.to_lab_wall(time.time() + STOP_DELAY + STOP_EXECS * self.clock.exec_s)
         for host in self.hosts:
             agent.stop_agent(self.lab.node(host), self.run, stop_at)
         self.stopped = True

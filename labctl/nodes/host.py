@@ -34,6 +34,7 @@ class LabClock:
 
     mono: float = 0.0  # lab CLOCK_MONOTONIC - controller time.monotonic()
     wall: float = 0.0  # lab wall clock - controller time.time()
+    exec_s: float = 0.0  # how long one exec took (over SSH: tenths of a second), to plan common instants
 
     def to_lab_mono(self, controller_mono: float) -> float:
         return controller_mono + self.mono
@@ -52,6 +53,7 @@ def lab_clock(node: NodeHandle) -> LabClock:
     """Read the node's clocks once through exec. The reading happens before the exec returns, so taking
     the controller's time at the return errs by the return path only (milliseconds, even over SSH) and
     always towards an earlier lab instant."""
+    mono_before = time.monotonic()
     code, out = node.exec(["python3", "-S", "-c", CLOCK_SCRIPT])
     mono_after, wall_after = time.monotonic(), time.time()
     try:
@@ -60,7 +62,7 @@ def lab_clock(node: NodeHandle) -> LabClock:
         return LabClock()  # an odd node: fall back to one clock domain (the local engine's case)
     if code != 0:
         return LabClock()
-    return LabClock(lab_mono - mono_after, lab_wall - wall_after)
+    return LabClock(lab_mono - mono_after, lab_wall - wall_after, mono_after - mono_before)
 
 
 def read_json(node: NodeHandle, path: str) -> dict[str, Any] | None:

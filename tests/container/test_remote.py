@@ -286,8 +286,12 @@ def test_a_matrix_over_two_engines(remote: Remote) -> None:
     data = json.loads(result.stdout or "{}")
     assert "cells" in data, (result.stdout[-2000:], result.stderr[-3000:])
     cells = {c["id"]: c for c in data["cells"]}
-    print("two-engine matrix:", f"{data['seconds']:.1f}s", {k: (c["status"], c["engine"], c["seconds"])
-                                                             for k, c in cells.items()})
+    print("two-engine matrix:", f"{data['seconds']:.1f}s", {k: (c["status"], c["engine"], c["seconds"],
+                                                                 c["mismatches"][:1]) for k, c in cells.items()})
+    for c in cells.values():
+        for d in ((c.get("verdict") or {}).get("probe") or {}).get("directions", []):
+            print("  ", c["id"], {k: d.get(k) for k in ("name", "sent", "received", "lost_before", "lost_in_outage",
+                                                         "lost_after", "sent_after", "longest_gap_ms")})
     assert {c["engine"] for c in cells.values()} == {eng2, eng3}  # one lab on each
     assert all(c["status"] in ("met", "unmet") for c in cells.values()), [c["error"] for c in cells.values()]
     for user in ENGINES:

@@ -86,3 +86,17 @@ def test_the_common_stop_is_told_in_the_lab_wall_clock() -> None:
         probe.stop(timeout=0.0)
     stop_at = float(sent[0].split()[1])
     assert stop_at == pytest.approx(time.time() + probe_mod.STOP_DELAY + WALL_SKEW, abs=0.1)
+
+
+def test_slow_execs_push_the_common_stop_out() -> None:
+    """Over SSH an exec takes tenths of a second: the second agent must still get the instant before it."""
+    probe, nodes = make_probe()
+    probe.clock = host.LabClock(MONO_SKEW, WALL_SKEW, exec_s=0.5)
+    probe.started_at = time.time()
+    sent: list[str] = []
+    nodes["a"].exec = lambda cmd, timeout=15.0: (sent.append(cmd[-1]), (1, ""))[1]  # type: ignore[method-assign]
+    with pytest.raises(Exception, match="did not report"):
+        probe.stop(timeout=0.0)
+    stop_at = float(sent[0].split()[1])
+    want = time.time() + probe_mod.STOP_DELAY + probe_mod.STOP_EXECS * 0.5 + WALL_SKEW
+    assert stop_at == pytest.approx(want, abs=0.1)
