@@ -4,11 +4,13 @@
 #   iptables     per-lab DOCKER-USER rules (lab networks stay internal)
 #   tshark       packet captures in the container tests (HSRP on the wire)
 #   graphviz     `labctl graph --format svg|png`
+#   openssh-server  the remote-engine container test (tests/container/test_remote.py: sshd on 127.0.0.1)
 # Usage: scripts/host-deps.sh [PACKAGE ...]   (default: all of the above)
 set -euo pipefail
-declare -A command_of=([debootstrap]=debootstrap [iptables]=iptables [tshark]=tshark [graphviz]=dot)
+declare -A command_of=([debootstrap]=debootstrap [iptables]=iptables [tshark]=tshark [graphviz]=dot
+                       [openssh-server]=/usr/sbin/sshd)
 wanted=("$@")
-[ ${#wanted[@]} -gt 0 ] || wanted=(debootstrap iptables tshark graphviz)
+[ ${#wanted[@]} -gt 0 ] || wanted=(debootstrap iptables tshark graphviz openssh-server)
 need=()
 for pkg in "${wanted[@]}"; do
   command -v "${command_of[$pkg]:-$pkg}" >/dev/null || need+=("$pkg")

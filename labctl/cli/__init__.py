@@ -17,6 +17,7 @@ from labctl.cli import (  # noqa: F401  (importing a verb module registers the v
     logs,
     matrix,
     render,
+    report,
     schema,
     show,
     status,

@@ -14,17 +14,21 @@ def images() -> None:
 
 @images.command("build")
 @click.option("--force", is_flag=True, help="Rebuild even when the content hash is unchanged.")
+@click.option("--from", "sources", multiple=True, metavar="URL",
+              help="Another engine to copy missing images from (docker save | load) when it has the same ones.")
 @clean_errors
-def images_build(force: bool) -> None:
-    """Build what is missing or out of date."""
+def images_build(force: bool, sources: tuple[str, ...]) -> None:
+    """Build what is missing or out of date (or transfer it from --from engines)."""
     from labctl.lab import connect
 
     with progress_to_stderr("checking images") as progress:
-        result = connect().ensure_images(lambda kind, msg: progress(f"{kind}: {msg}"), force=force)
+        result = connect().ensure_images(lambda kind, msg: progress(f"{kind}: {msg}"), force=force,
+                                         sources=[connect(url) for url in sources])
     built = set(getattr(result, "built", []))
     table = Table("image", "id", "this run", box=None)
     for kind, image_id in result.items():
-        table.add_row(kind, str(image_id).removeprefix("sha256:")[:12], "built" if kind in built else "up to date")
+        table.add_row(kind, str(image_id).removeprefix("sha256:")[:12],
+                      "built or transferred" if kind in built else "up to date")
     console.print(table)
 
 @images.command("ls")

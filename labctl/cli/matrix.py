@@ -69,7 +69,11 @@ class LiveReporter:
 @main.command()
 @click.argument("matrix_file", required=False, type=click.Path(dir_okay=False))
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 16),
-              help="Cells to run at once (only cells of different labs/subnets run together).")
+              help="Cells to run at once per engine (only cells of different labs/subnets run together).")
+@click.option("--engine", "engines", multiple=True, metavar="URL",
+              help="Run cells on this engine (repeat for several: each gets --jobs workers; a topology's cells "
+                   "stay on one engine). ssh://user@host[:port], tcp://, unix://, context:NAME "
+                   "[default: LABCTL_ENGINE, DOCKER_HOST, the current context, the local socket].")
 @click.option("--shard", metavar="I/N", help="Run only shard I of N (deterministic split for CI runners).")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
               help="Select cells: `key=glob` terms (topology, fault, mode, timers, sabotage, lab, expect, id) "
@@ -79,8 +83,8 @@ class LiveReporter:
 @click.option("--list", "list_only", is_flag=True, help="List the selected cells and exit (no labs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @clean_errors
-def matrix(matrix_file: str | None, jobs: int, shard: str | None, filters: tuple[str, ...], out_dir: str | None,
-           list_only: bool, as_json: bool) -> None:
+def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: str | None, filters: tuple[str, ...],
+           out_dir: str | None, list_only: bool, as_json: bool) -> None:
     """Run the failover matrix: topology x fault x redundancy mode x timers, each cell a fresh lab.
 
     \b
@@ -91,7 +95,10 @@ def matrix(matrix_file: str | None, jobs: int, shard: str | None, filters: tuple
       labctl matrix --jobs 2                                 # matrices/default.yaml, two labs at a time
       labctl matrix --filter topology=dual,mode=stateful --filter '*/no-*'
       labctl matrix --shard 2/4 --out reports/shard2         # one of four CI runners
+      labctl matrix --engine ssh://ci@box1 --engine ssh://ci@box2 -j 2   # two engines, two labs each
+      labctl report merge reports/shard* --out reports/all   # shards' reports -> one
     """
+    from labctl.lab import connect
     from labctl.matrix import model, report, run
 
     path = Path(matrix_file or DEFAULT_MATRIX)
@@ -112,15 +119,16 @@ def matrix(matrix_file: str | None, jobs: int, shard: str | None, filters: tuple
         from labctl.errors import LabctlError
 
         raise LabctlError(f"no cells selected from {path} ({len(loaded.cells)} cells; check --filter/--shard)")
+    pool = [connect(url) for url in dict.fromkeys(engines)] if engines else [connect()]
     cpus = os.cpu_count() or 1
-    if jobs > cpus:
+    if jobs > cpus and len(pool) == 1 and pool[0].url is None:
         err_console.print(f"[yellow]note:[/] --jobs {jobs} on {cpus} CPUs: failover timing will suffer")
     reporter = LiveReporter(len(cells))
     stop = threading.Event()
     with reporter.live:
         try:
             result = run.run_matrix(loaded, cells, jobs, reporter, stop=stop, shard=shard_spec,
-                                    filters=list(filters))
+                                    filters=list(filters), engines=pool)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: running cells cleaned up, the rest skipped")
             sys.exit(130)

@@ -201,6 +201,8 @@ def failover(
         fault_at = time.monotonic()
         verdict.timeline = {"probe_start": probe_window(probes, {})[0], "fault_at": round(time.time(), 3)}
         inject_fault(chosen, verdict)
+        # `since` is our monotonic instant; each probe turns it into the lab's clock (read once at its start)
+        # and compares it with the agents' own send times only: a remote engine's clock is another machine's
         taken_over_by = await_convergence(lab, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
                                           lambda: judge.converged(probes, since=fault_at + 0.05))
         progress("converged" if verdict.converged else "no convergence before the timeout")

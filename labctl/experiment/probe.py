@@ -21,6 +21,9 @@ from labctl.nodes import host as agent
 DEFAULT_RATE = 1000.0
 START_DELAY = 0.6  # seconds between launching the agents and their common start instant
 STOP_DELAY = 0.4  # seconds between asking both agents to stop and their common stop instant
+# ...plus this many exec times (measured with the lab's clock): both agents must have their instant before it
+# comes, also when every exec crosses an SSH connection (a late agent loses the other's first/last packets)
+START_EXECS, STOP_EXECS = 4, 2
 
 
 @dataclass
@@ -180,15 +183,17 @@ class TrafficProbe:
         self.hosts = dict(endpoints) if endpoints else {inside: host_address(topo, remote),
                                                         remote: host_address(topo, inside)}
         self.run = secrets.token_hex(4)
-        self.started_at: float | None = None  # wall clock
+        self.started_at: float | None = None  # wall clock (the controller's)
         self.stopped = False
+        self.clock = agent.LabClock()  # the agents' clocks relative to ours, read at start()
 
     def start(self) -> None:
-        """Launch both agents so they start sending at the same instant."""
-        self.started_at = time.time() + START_DELAY
+        """Launch both agents so they start sending at the same instant (told in the lab's wall clock)."""
+        self.clock = agent.lab_clock(self.lab.node(next(iter(self.hosts))))
+        self.started_at = time.time() + START_DELAY + START_EXECS * self.clock.exec_s
         for host, peer in self.hosts.items():
             agent.start_agent(self.lab.node(host), self.run, peer, self.port, self.rate, self.max_duration,
-                              self.started_at)
+                              self.clock.to_lab_wall(self.started_at))
         time.sleep(max(0.0, self.started_at - time.time()))
 
     def progress(self) -> dict[str, dict[str, Any] | None]:
@@ -196,14 +201,16 @@ class TrafficProbe:
         return {host: agent.agent_progress(self.lab.node(host), self.run) for host in self.hosts}
 
     def flowing(self, since: float, fresh: float = 0.3, receivers: list[str] | None = None) -> bool:
-        """Both receivers (or the named ones) got packets sent after monotonic time `since`, the latest
-        within `fresh` seconds. The send time matters: packets queued before a fault (a busy userspace ESP
-        path) can still arrive after it without anything having converged."""
-        return progress_flowing(self.progress(), since, fresh, receivers)
+        """Both receivers (or the named ones) got packets sent after the controller's monotonic time `since`,
+        the latest within `fresh` seconds. The send time matters: packets queued before a fault (a busy
+        userspace ESP path) can still arrive after it without anything having converged. `since` is turned
+        into the lab's clock once; the comparison is between lab timestamps only (a remote engine's
+        CLOCK_MONOTONIC has nothing to do with ours)."""
+        return progress_flowing(self.progress(), self.clock.to_lab_mono(since), fresh, receivers)
 
     def stop(self, timeout: float = 10.0) -> ProbeResult:
         """Ask both agents to stop sending at the same instant and collect their reports."""
-        stop_at = time.time() + STOP_DELAY
+        stop_at = self.clock.to_lab_wall(time.time() + STOP_DELAY + STOP_EXECS * self.clock.exec_s)
         for host in self.hosts:
             agent.stop_agent(self.lab.node(host), self.run, stop_at)
         self.stopped = True
@@ -223,6 +230,9 @@ class TrafficProbe:
         for host in self.hosts:
             agent.remove_results(self.lab.node(host), self.run)
         inside, remote = list(self.hosts)
+        for report in reports.values():  # gap starts in the controller's wall clock, like the fault instant
+            if report.get("wall_offset") is not None:
+                report["wall_offset"] = self.clock.to_controller_wall(float(report["wall_offset"]))
         return join_reports(self.rate, inside, remote, reports[inside], reports[remote])
 
 

@@ -7,9 +7,10 @@ from labctl.lab.lifecycle import UpResult, connect, resolve_lab, up
 from labctl.lab.readiness import wait_ready
 from labctl.lab.running import RunningLab, load, open_lab
 from labctl.lab.status import lab_status
+from labctl.runtime.docker.client import select as select_engine
 
-__all__ = ["RunningLab", "UpResult", "connect", "lab_status", "load", "open_lab", "resolve_lab", "up",
-           "wait_ready"]
+__all__ = ["RunningLab", "UpResult", "connect", "lab_status", "load", "open_lab", "resolve_lab", "select_engine",
+           "up", "wait_ready"]
 
 
 def open_running(lab_or_topology: str) -> RunningLab:

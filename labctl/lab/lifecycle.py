@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import secrets
-import subprocess
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -22,39 +20,19 @@ from labctl.model.shipped import find_topology, is_topology_ref
 from labctl.render import render_lab
 from labctl.runtime import labels
 from labctl.runtime.docker.engine import DockerEngine
-from labctl.runtime.spec import BRIDGE_PREFIX
 
 Progress = Callable[[str], None]
 
 
-def connect() -> DockerEngine:
-    """The engine labctl talks to (local socket, or DOCKER_HOST)."""
-    return DockerEngine.connect()
+def connect(url: str | None = None) -> DockerEngine:
+    """The engine labctl talks to: `url`, else --engine / LABCTL_ENGINE / DOCKER_HOST / the Docker context."""
+    return DockerEngine.connect(url)
 
 
-def host_networks() -> list[str]:
-    """Prefixes routed on this host, except labctl's own bridges (so `up` stays idempotent;
-    Docker itself refuses a pool that overlaps another lab)."""
-    try:
-        routes = json.loads(subprocess.run(["ip", "-j", "-4", "route"], capture_output=True, text=True).stdout)
-    except (OSError, ValueError):
-        return []
-    return [
-        r["dst"]
-        for r in routes
-        if r.get("dst") not in (None, "default") and not str(r.get("dev", "")).startswith(BRIDGE_PREFIX)
-    ]
-
-
-def kernel_has_esp() -> bool:
-    """Kernel ESP/XFRM present? Without it charon uses kernel-libipsec (userspace ESP over TUN)."""
-    try:
-        config = Path(f"/boot/config-{subprocess.run(['uname', '-r'], capture_output=True, text=True).stdout.strip()}")
-        if config.exists():
-            return "CONFIG_INET_ESP=y" in config.read_text() or "CONFIG_INET_ESP=m" in config.read_text()
-        return Path("/proc/net/xfrm_stat").exists() and Path("/sys/module/esp4").exists()
-    except OSError:
-        return False
+def host_networks(engine: DockerEngine | None = None) -> list[str]:
+    """Prefixes routed on the engine's host, except labctl's own bridges (so `up` stays idempotent;
+    Docker itself refuses a pool that overlaps another lab). Asked of the engine, which may be remote."""
+    return (engine or connect()).host_networks()
 
 
 @dataclass
@@ -83,14 +61,16 @@ def up(
             raise LabctlError(f"unknown sabotage {name!r}: choose from {', '.join(SABOTAGES)}")
     started = time.monotonic()
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    topo = load(path, host_networks(), overrides)
+    load(path, None, overrides)  # a broken topology is refused before any image is built
     engine = engine or connect()
+    engine.check_privileges()
     engine.ensure_images(lambda kind, msg: progress(f"image {kind}: {msg}"))
+    topo = load(path, engine.host_networks(), overrides)  # the engine host's routes (the helper needs the image)
     topology_file = str(find_topology(path).resolve())
     key = None
     if topo.ha.sync_key == "auto":  # per lab, never a shared default; a node re-created later gets the same
         key = engine.lab(topo.name).labels().get(labels.SSO_KEY) or secrets.token_hex(16)
-    configs = render_lab(topo, topology_file, sabotage, libipsec=not kernel_has_esp(), sso_key=key)
+    configs = render_lab(topo, topology_file, sabotage, libipsec=not engine.kernel_has_esp(), sso_key=key)
     with creating or contextlib.nullcontext():
         engine.up(topo, configs, topology_file, sabotage, progress, overrides,
                   {labels.SSO_KEY: key} if key else None)

@@ -16,6 +16,7 @@ STATUS_TEXT = {"met": "OK", "unmet": "REGRESSION", "error": "ERROR", "skipped": 
 
 
 def to_json(result: MatrixResult) -> dict[str, Any]:
+    positions = {cell.id: index for index, cell in enumerate(result.matrix.cells)}
     return {
         "matrix": result.matrix.name,
         "file": str(result.matrix.path),
@@ -28,7 +29,8 @@ def to_json(result: MatrixResult) -> dict[str, Any]:
         "filters": result.filters,
         "totals": result.totals(),
         "environment": result.environment,
-        "cells": [r.to_dict() for r in result.results],
+        # position: the cell's place in the whole matrix file, so shards merge back into the whole run's order
+        "cells": [{**r.to_dict(), "position": positions.get(r.cell.id, r.position)} for r in result.results],
     }
 
 
@@ -230,7 +232,8 @@ def to_html(result: MatrixResult) -> str:
             parts.append(f"<details class=\"cell {r.status}\" id=\"{_esc(anchor)}\"{opened}><summary><b>"
                          f"{_esc(r.cell.id)}</b> — {STATUS_TEXT.get(r.status, r.status)}</summary>")
             parts.append(f"<p class=\"mono\">expected {_esc(json.dumps(r.cell.expect.model_dump(exclude_none=True)))}"
-                         f"<br>{_esc(_summary(v) if v else 'no verdict')}</p>")
+                         f"<br>{_esc(_summary(v) if v else 'no verdict')}"
+                         + (f"<br>engine {_esc(r.engine)}" if r.engine else "") + "</p>")
             if r.mismatches:
                 parts.append("<p><b>Does not meet its expectation:</b></p><ul>"
                              + "".join(f"<li>{_esc(m)}</li>" for m in r.mismatches) + "</ul>")
@@ -257,9 +260,13 @@ def _environment_html(environment: dict[str, Any]) -> str:
         return ""
     images = ", ".join(f"{kind} {image_id}" for kind, image_id in (environment.get("images") or {}).items())
     commit = environment.get("commit") or "n/a"
+    engines = environment.get("engines")
+    shards = environment.get("shards")
     return (f"<p class=\"mono\">labctl {_esc(environment.get('labctl'))} (commit {_esc(commit)})"
             f" · ESP {_esc(environment.get('esp'))} · {_esc(environment.get('cpus'))} CPUs · Python "
-            f"{_esc(environment.get('python'))} · images {_esc(images)}</p>")
+            f"{_esc(environment.get('python'))} · images {_esc(images)}"
+            + (f" · engines {_esc(', '.join(engines))}" if engines else "")
+            + (f" · merged from {len(shards)} shards" if shards else "") + "</p>")
 
 
 def _attention_html(result: MatrixResult) -> str:

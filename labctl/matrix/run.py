@@ -1,12 +1,18 @@
 """Run a matrix: each cell on a fresh lab (up, failover, events, down whatever happens), judged against
 its expectation. Cells that share a lab name or overlapping subnets run one after another; such groups
-run in parallel up to --jobs."""
+run in parallel up to --jobs.
+
+Over several engines (`--engine A --engine B`) every engine has its own --jobs workers taking the next
+group from one queue, largest first. A group is pinned to the engine that took it, so cells of one topology
+(one lab name, one set of subnets) never run at once on two engines — which matters when two engines share
+one host kernel, whose bridges would clash — while groups with disjoint subnets spread over all engines."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
+import queue
 import subprocess
 import threading
 import time
@@ -58,6 +64,8 @@ class CellResult:
     stages: dict[str, float] = field(default_factory=dict)  # up, failover, down seconds
     # wall-clock [start, end] of up, measure and down while the cell held the quiet gate (waits excluded)
     windows: dict[str, list[float]] = field(default_factory=dict)
+    engine: str | None = None  # the engine the cell's lab ran on
+    position: int | None = None  # place in the whole matrix file, when the matrix is not at hand (merged shards)
 
     @property
     def met(self) -> bool:
@@ -67,8 +75,8 @@ class CellResult:
         return {**self.cell.to_dict(), "status": self.status, "met": self.met, "mismatches": self.mismatches,
                 "error": self.error, "started_at": self.started_at, "seconds": round(self.seconds, 3),
                 "stages": {k: round(v, 3) for k, v in self.stages.items()},
-                "windows": {k: [round(t, 3) for t in v] for k, v in self.windows.items()}, "verdict": self.verdict,
-                "events": self.events}
+                "windows": {k: [round(t, 3) for t in v] for k, v in self.windows.items()}, "engine": self.engine,
+                "verdict": self.verdict, "events": self.events}
 
 
 class Reporter(Protocol):
@@ -118,7 +126,7 @@ def run_cell(engine: DockerEngine, cell: Cell, reporter: Reporter, gate: QuietGa
     from labctl.lab import open_lab, up
 
     gate = gate or OpenGate()
-    result = CellResult(cell, started_at=round(time.time(), 3))
+    result = CellResult(cell, started_at=round(time.time(), 3), engine=engine.name)
     began = time.monotonic()
     mark = began
 
@@ -199,21 +207,28 @@ def check_labs_free(engine: DockerEngine, cells: list[Cell]) -> None:
 
 def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Reporter | None = None,
                engine: DockerEngine | None = None, stop: threading.Event | None = None,
-               shard: tuple[int, int] | None = None, filters: list[str] | None = None) -> MatrixResult:
-    """Run `cells` (already filtered/sharded), in parallel where labs allow; results in cell order."""
+               shard: tuple[int, int] | None = None, filters: list[str] | None = None,
+               engines: list[DockerEngine] | None = None) -> MatrixResult:
+    """Run `cells` (already filtered/sharded), in parallel where labs allow, `jobs` at a time on each of
+    `engines` (default: the one engine); results in cell order."""
     from labctl.lab import connect
 
     reporter = reporter or QuietReporter()
     stop = stop or threading.Event()
-    engine = engine or connect()
+    pool_engines = list(engines or [engine or connect()])
     started_at, began = time.time(), time.monotonic()
     results = {c.id: CellResult(c) for c in cells}
     if cells:
-        check_labs_free(engine, cells)
-        engine.ensure_images(lambda _kind, _message: None)  # once, before the workers race for it
-    ran_with = environment(engine, matrix)
+        for index, each in enumerate(pool_engines):
+            check_labs_free(each, cells)
+            # once per engine, before the workers race for it; a later engine copies what the first built
+            each.ensure_images(lambda _kind, _message: None, sources=pool_engines[:index])
+    ran_with = environment(pool_engines[0], matrix)
+    if len(pool_engines) > 1:
+        ran_with["engines"] = [e.name for e in pool_engines]
+    ran_with["jobs_per_engine"] = jobs
 
-    def run_group(group: list[Cell]) -> None:
+    def run_group(each: DockerEngine, group: list[Cell]) -> None:
         for cell in group:
             if stop.is_set():
                 results[cell.id].status = "skipped"
@@ -221,13 +236,27 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
                 reporter.finished(results[cell.id])
                 continue
             reporter.started(cell)
-            results[cell.id] = run_cell(engine, cell, reporter, gate)
+            results[cell.id] = run_cell(each, cell, reporter, gates[id(each)])
             reporter.finished(results[cell.id])
 
-    groups = exclusive_groups(cells)
-    gate = QuietGate() if min(jobs, len(groups)) > 1 else OpenGate()
-    with ThreadPoolExecutor(max_workers=max(1, min(jobs, len(groups) or 1))) as pool:
-        futures = [pool.submit(run_group, g) for g in groups]
+    groups: queue.Queue[list[Cell]] = queue.Queue()
+    for group in exclusive_groups(cells):  # largest first
+        groups.put(group)
+    # per engine: its cells' lab churn kept out of its cells' measurements (one job has nothing to keep apart)
+    gates = {id(each): QuietGate() if min(jobs, groups.qsize()) > 1 else OpenGate() for each in pool_engines}
+
+    def worker(each: DockerEngine) -> None:
+        while True:
+            try:
+                group = groups.get_nowait()
+            except queue.Empty:
+                return
+            run_group(each, group)
+
+    slots = [each for each in pool_engines for _ in range(max(1, jobs))]
+    slots = slots[:max(1, groups.qsize())] if len(pool_engines) == 1 else slots
+    with ThreadPoolExecutor(max_workers=len(slots)) as pool:
+        futures = [pool.submit(worker, each) for each in _interleave(slots, pool_engines)]
         try:
             for future in futures:
                 future.result()
@@ -238,6 +267,17 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
             raise
     return MatrixResult(matrix, [results[c.id] for c in cells], round(started_at, 3),
                         time.monotonic() - began, jobs, shard, list(filters or []), ran_with)
+
+
+def _interleave(slots: list[DockerEngine], engines: list[DockerEngine]) -> list[DockerEngine]:
+    """Workers in the order A, B, A, B...: the first groups (the largest) go to different engines."""
+    per = {id(e): [s for s in slots if s is e] for e in engines}
+    order: list[DockerEngine] = []
+    while any(per.values()):
+        for e in engines:
+            if per[id(e)]:
+                order.append(per[id(e)].pop())
+    return order
 
 
 def source_commit() -> str | None:
@@ -254,9 +294,8 @@ def source_commit() -> str | None:
 def environment(engine: DockerEngine, matrix: Matrix) -> dict[str, Any]:
     """What a report must record to be compared with another: versions, images, ESP mode, machine, timers."""
     from labctl import __version__
-    from labctl.lab.lifecycle import kernel_has_esp
 
     images = {row.get("kind"): str(row.get("id") or "")[:19] for row in engine.image_status()}
     return {"labctl": __version__, "commit": source_commit(), "images": images,
-            "esp": "kernel" if kernel_has_esp() else "userspace (kernel-libipsec)", "cpus": os.cpu_count(),
+            "esp": "kernel" if engine.kernel_has_esp() else "userspace (kernel-libipsec)", "cpus": os.cpu_count(),
             "python": platform.python_version(), "timers": {c.timers_name: dict(c.timers) for c in matrix.cells}}

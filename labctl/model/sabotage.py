@@ -30,7 +30,7 @@ from labctl.model.topology import Topology
 
 SABOTAGES: dict[str, str] = {
     "no-sync": "no IKE/IPsec state sync (charon's ha plugin off)",
-    "no-rekey": "no CHILD_SA rekey after a takeover (ESP sequence continuity not restored)",
+    "no-rekey": "neither replay-state sync nor a CHILD_SA rekey after a takeover (ESP sequence continuity lost)",
     "no-rri": "no reverse route injection on the Active",
     "slow-takeover": "the gateway that takes over claims the VIPs late (a long blackout, IKE SA kept)",
     "lossy-takeover": "the gateway that takes over drops a share of the ESP it carries (steady loss after it)",
@@ -46,7 +46,7 @@ class Switches:
     """What a lab (or, with `gateway_switches`, one gateway) runs with once its sabotage is applied."""
 
     state_sync: bool
-    sequence_continuity: bool
+    sequence_continuity: bool  # off: neither replay-state sync nor the takeover rekey (`ha.sequence_continuity`)
     rri: bool
     takeover_delay_ms: int = 0  # VIPs claimed this long after becoming HSRP Active
     esp_loss_percent: int = 0  # ESP from/to the crypto VIP dropped at random

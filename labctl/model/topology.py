@@ -217,6 +217,9 @@ class HaNode(Strict):
 
 
 class ReplayInterval(Strict):
+    """`redundancy replay-interval inbound N outbound M`: the Active forwards an SA's ESP sequence state
+    once it moved this many packets; the new Active continues outbound `outbound` past the last synced value."""
+
     inbound: int = Field(ge=1, le=U32)
     outbound: int = Field(ge=1, le=U32)
 
@@ -289,6 +292,9 @@ class HaPair(Strict):
     interfaces: list[HsrpInterface] = Field(min_length=1)
     nodes: dict[Name, HaNode] = Field(min_length=2, max_length=2)
     replay_interval: ReplayInterval
+    # how the new Active keeps the peer's anti-replay check: the same SAs with synced sequence numbers (a
+    # patched libipsec in the node image), or a rekey of every CHILD_SA at takeover (new SAs start at 1)
+    sequence_continuity: Literal["replay-sync", "rekey"]
     rri: bool
     routes: list[Route] = Field(default_factory=list)  # static routes on both gateways
     ospf: HaOspf | None = None

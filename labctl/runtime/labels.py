@@ -20,3 +20,4 @@ IMAGE_KIND = f"{PREFIX}.image"  # node | host | base (images)
 def lab_filter(lab: str | None = None) -> dict[str, list[str]]:
     """Docker API filter selecting every object of one lab (or of all labs)."""
     return {"label": [f"{LAB}={lab}" if lab else LAB]}
+HELPER = f"{PREFIX}.helper"  # short-lived helper containers on the engine host: firewall | hostinfo

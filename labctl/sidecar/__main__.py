@@ -18,7 +18,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from labctl.sidecar import contract, policy, rri, status, swanctl
+from labctl.sidecar import contract, policy, replay, rri, status, swanctl
 from labctl.sidecar.charon import Charon
 from labctl.sidecar.config import ConfigError, SidecarConfig
 from labctl.sidecar.hsrp import fsm, transport
@@ -82,6 +82,9 @@ class Sidecar:
         sso = config.sso
         self.channel = Channel(sso.local_ip, sso.peer_ip, sso.port, sso.key.encode(),
                                log=lambda text: self.event(contract.EVENT_SSO, text))
+        intervals = replay.Intervals(config.replay_interval.inbound, config.replay_interval.outbound)
+        self.replay_sender, self.replay_store = replay.Sender(intervals), replay.Store(intervals)
+        self.replay_error: str | None = None
 
     # ------------------------------------------------------------------ executing the policy's commands
     def execute(self, commands: list[Command]) -> None:
@@ -114,6 +117,10 @@ class Sidecar:
             self.driver.execute(self.router.stop(time.monotonic()))
         elif isinstance(command, policy.JoinHsrp):
             self.driver.execute(self.router.start(time.monotonic()))
+        elif isinstance(command, policy.ContinueReplayState):
+            raised = self.sync_replay()
+            self.event(contract.EVENT_HA, f"replay state: {raised} SA(s) continued from the synced table "
+                       f"({len(self.replay_store.table)} SAs, outbound +{self.config.replay_interval.outbound})")
         elif isinstance(command, policy.RestartCharon):
             self.policy.forget_sas()
             self.write_status()  # the restart below blocks the loop: nobody may read "active" from us meanwhile
@@ -165,7 +172,13 @@ class Sidecar:
                   for (ifname, number), grp in self.router.groups.items()]
         status.write(status.sidecar_status(
             self.config, self.policy, self.channel, {"running": self.charon.running, "starts": self.charon.starts},
-            groups, self.events, self.started, mono, time.time()))
+            groups, self.events, self.started, mono, time.time(), self.replay_status()))
+
+    def replay_status(self) -> dict[str, Any] | None:
+        if not self.config.replay_sync:
+            return None
+        return {**self.replay_store.summary(), "tables_sent": self.replay_sender.tables_sent,
+                "error": self.replay_error}
 
     # ------------------------------------------------------------------ inputs
     def on_action(self, action: fsm.Action) -> None:
@@ -200,13 +213,53 @@ class Sidecar:
             await self.run_commands(self.policy.on_sas(sas, time.monotonic(), self.charon.running, generation))
             await asyncio.sleep(policy.SA_POLL)
 
+    def replay_round(self, local: list[replay.SaSeq]) -> list[tuple[replay.SaSeq, int]]:
+        """Given charon's sequence state: forward it when Active (on the loop thread, like every channel
+        send: the channel numbers its messages), and return the raises the synced table asks for."""
+        if self.policy.role == contract.ROLE_ACTIVE:
+            table = self.replay_sender.observe(local, time.monotonic())
+            if table is not None:
+                self.channel.send({"replay": [sa.wire() for sa in table]})
+        else:
+            self.replay_sender.reset()
+        return self.replay_store.raises(local)
+
+    def replay_failed(self, error: replay.ReplayUnavailable | None) -> None:
+        """Log when the replay socket stops answering (once per outage, not while charon restarts)."""
+        if error is not None and self.replay_error is None and self.charon.running and not self.policy.reloading:
+            self.event(contract.EVENT_HA, f"replay state unavailable: {error}")
+        self.replay_error = None if error is None else str(error)
+
+    def sync_replay(self) -> int:
+        """One blocking replay-state round (a few ms, at takeover); returns the SAs raised."""
+        try:
+            raised = replay.set_many(self.replay_round(replay.get()))
+        except replay.ReplayUnavailable as e:
+            self.replay_failed(e)
+            return 0
+        self.replay_failed(None)
+        return raised
+
+    async def poll_replay(self) -> None:
+        """Every replay.POLL: the Active forwards its ESP sequence table, the standby continues it."""
+        while True:
+            try:
+                local = await asyncio.to_thread(replay.get)
+                await asyncio.to_thread(replay.set_many, self.replay_round(local))
+                self.replay_failed(None)
+            except replay.ReplayUnavailable as e:
+                self.replay_failed(e)
+            await asyncio.sleep(replay.POLL)
+
     def _read_sso(self, sock: Any) -> None:
         try:
             data, (source, _port) = sock.recvfrom(65535)
         except OSError:
             return
         message = self.channel.open_message(data, source)
-        if message is not None:
+        if message is not None and "replay" in message:
+            self.replay_store.on_table(replay.from_wire(message["replay"]), time.monotonic())
+        elif message is not None:
             self.policy.on_peer_report(message, time.monotonic())
 
     async def run(self) -> None:
@@ -230,6 +283,8 @@ class Sidecar:
             loop.add_signal_handler(sig, stop.set)
         hsrp = asyncio.create_task(self.driver.run(stop))
         self.spawn(self.poll_sas())
+        if self.config.replay_sync:
+            self.spawn(self.poll_replay())
         while not stop.is_set():
             self.execute(self.policy.on_tick(time.monotonic(), self.charon.running))
             self.check_links()

@@ -14,7 +14,7 @@ Build one from Python values:
                                         local_ip="198.51.100.11", prefixlen=24, track={"inside": 150},
                                         crypto=True), ...],
                   sso=SsoSettings(local_ip="10.9.0.11", peer_ip="10.9.0.12", key="..."),
-                  ha_plugin=True, sequence_continuity=True,
+                  ha_plugin=True, sequence_continuity="replay-sync",
                   replay_interval=ReplayInterval(inbound=1000, outbound=10000),
                   rri=RriSettings(enabled=True, routes=["10.2.0.0/24"], remote_peer=False))
 
@@ -45,6 +45,9 @@ __all__ = [
 ]
 
 REDUNDANCY_MODES = ("stateful", "stateless")
+# ESP sequence continuity at takeover: replay-state sync (see `replay`), a CHILD_SA rekey (`*1`), or neither
+# (the no-rekey sabotage)
+CONTINUITY_MODES = ("replay-sync", "rekey", "off")
 
 
 class ConfigError(ValueError):
@@ -109,7 +112,8 @@ class SsoSettings:
 
 @dataclass(frozen=True)
 class ReplayInterval:
-    """ha plugin replay-counter sync intervals (packets), reported in the status for `show crypto ha`."""
+    """Replay-state sync intervals (packets): the Active forwards an SA's sequence state once it moved this
+    far, and the new Active continues outbound this far past the last synced value (see `replay`)."""
 
     inbound: int
     outbound: int
@@ -140,7 +144,7 @@ class SidecarConfig:
     groups: tuple[GroupSettings, ...]
     sso: SsoSettings
     ha_plugin: bool  # charon's ha plugin loaded (stateful and not sabotaged with no-sync)
-    sequence_continuity: bool  # rekey CHILD_SAs on takeover (`*1`; off with the no-rekey sabotage)
+    sequence_continuity: str  # one of CONTINUITY_MODES (`off` with the no-rekey sabotage)
     replay_interval: ReplayInterval
     rri: RriSettings
     # `--sabotage slow-takeover`: claim the VIPs this long after becoming HSRP Active; left out of the JSON when 0
@@ -151,11 +155,19 @@ class SidecarConfig:
         _freeze(self, "groups", tuple)
         if self.takeover_delay_ms < 0:
             raise ConfigError(f"takeover_delay_ms must not be negative, not {self.takeover_delay_ms}")
+        if self.sequence_continuity not in CONTINUITY_MODES:
+            raise ConfigError(f"sequence_continuity must be one of {', '.join(CONTINUITY_MODES)}, "
+                              f"not {self.sequence_continuity!r}")
         if self.redundancy not in REDUNDANCY_MODES:
             raise ConfigError(f"redundancy must be one of {', '.join(REDUNDANCY_MODES)}, not {self.redundancy!r}")
         crypto = [g.network for g in self.groups if g.crypto]
         if len(crypto) != 1:
             raise ConfigError(f"exactly one group must have crypto: true, not {len(crypto)}")
+
+    @property
+    def replay_sync(self) -> bool:
+        """ESP sequence state synced to the standby (needs the ha plugin: it syncs the SAs themselves)."""
+        return self.ha_plugin and self.sequence_continuity == "replay-sync"
 
     @property
     def crypto_group(self) -> GroupSettings:

@@ -12,9 +12,11 @@ charon runs (:meth:`~SsoPolicy.on_tick`).
 
 Rules, each fixed after a failure seen in the lab:
 
-* Becoming Active: activate the ha segment, wait for the crypto VIP, inject RRI routes (with one per
-  remote-access client the synced SAs carry), then rekey the segment's CHILD_SAs (``*1``) for ESP
-  sequence continuity (this kernel's libipsec cannot sync replay counters).
+* Becoming Active: continue the synced ESP sequence state (``replay-sync``: raise every SA to the last
+  state the Active forwarded, see :mod:`.replay`; the standby already does so as tables arrive, this
+  covers a charon reloaded since), activate the ha segment, wait for the crypto VIP, inject RRI routes
+  (with one per remote-access client the synced SAs carry), then, with ``rekey`` instead, rekey the
+  segment's CHILD_SAs (``*1``): new SAs start at sequence number 1 on both ends.
 * Leaving Active: withdraw RRI, deactivate the segment and reload charon, as IOS reloads, so the node
   re-syncs from the new Active instead of keeping SAs it has since rekeyed or deleted.
 * A standby is HOT only when it holds every IKE SA of the Active and a CHILD_SA wherever the Active has
@@ -113,8 +115,8 @@ def derive_state(
     if not stateful or peer is None or peer.get("state") != Redundancy.ACTIVE.label:
         return Redundancy.STANDBY_COLD
     # HOT = every IKE SA of the active is held here, with a CHILD_SA wherever the active has one. CHILD SPIs
-    # need not match: the takeover rekeys every CHILD_SA (sequence continuity), and the ha plugin's
-    # re-pushes can leave stale extra copies here that a takeover only rekeys or lets expire.
+    # need not match: with `rekey` the takeover rekeys every CHILD_SA, and the ha plugin's re-pushes can
+    # leave stale extra copies here that a takeover only rekeys or lets expire.
     my_ike, my_carrying = sa_keys(mine)[0], carrying_keys(mine)
     peer_ike, peer_carrying = set(peer.get("ike", [])), set(peer.get("carrying", peer.get("ike", [])))
     return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_carrying <= my_carrying else Redundancy.STANDBY_COLD
@@ -175,6 +177,11 @@ class ResyncSegment(HaCommand):
     """Rekey the segment's CHILD_SAs: new SAs start at sequence number 1 on both ends."""
 
     op = "*"
+
+
+@dataclass(frozen=True)
+class ContinueReplayState(Command):
+    """Raise every local SA to the synced sequence state now (one `get` and `set`s on charon's socket)."""
 
 
 @dataclass(frozen=True)
@@ -305,6 +312,8 @@ class SsoPolicy:
         out: list[Command] = [Event(EVENT_ROLE, f"{old} -> {role}")]
         out += self._update_redundancy(now, charon_running)
         if role == ROLE_ACTIVE:
+            if self.config.replay_sync:
+                out.append(ContinueReplayState())
             if self.ha_plugin:
                 out += [ActivateSegment(), Event(EVENT_HA, "segment 1 activated")]
             out.append(AwaitVip(self.config.crypto_group.virtual_ip))
@@ -339,7 +348,7 @@ class SsoPolicy:
         self.reloading = False
 
     def vip_ready(self) -> list[Command]:
-        """The crypto VIP is up (or the wait gave up): RRI, then the sequence-continuity rekey."""
+        """The crypto VIP is up (or the wait gave up): RRI, then the sequence-continuity rekey (`rekey`)."""
         if self.role != ROLE_ACTIVE:
             return []
         if self.config.rri.enabled:
@@ -433,7 +442,7 @@ class SsoPolicy:
         return [Event(EVENT_CHARON, "reloading charon to resync from the active"), ReloadCharon()]
 
     def _resync(self) -> list[Command]:
-        if not (self.ha_plugin and self.config.sequence_continuity):
+        if not (self.ha_plugin and self.config.sequence_continuity == "rekey"):
             return []
         return [ResyncSegment(), Event(EVENT_HA, "segment 1 resync: CHILD_SAs rekeyed for ESP sequence continuity")]
 

@@ -1,8 +1,9 @@
 """The authenticated sidecar-to-sidecar SSO channel on the sync network (stdlib only).
 
 Each sidecar sends its redundancy report (`SsoPolicy` builds it) every SA poll; the standby is HOT only
-when it holds every SA the Active reports (see `policy.derive_state`). The redundancy states themselves
-live in `contract.Redundancy` (re-exported here for older imports).
+when it holds every SA the Active reports (see `policy.derive_state`). With replay-state sync the
+Active also sends `{"replay": [...]}` messages, its ESP sequence table (see `replay`), on this channel.
+The redundancy states themselves live in `contract.Redundancy` (re-exported here for older imports).
 
 Wire format: one UDP datagram `hmac-sha256-hex \\n json`, the JSON an object carrying the report plus
 `boot` (the sender's random per-boot id), `seq` (per boot, increasing), `time`, and `peer_boot` (the
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labctl.sidecar.contract import SSO_PORT, Redundancy
+from labctl.sidecar.replay import wire_problem
 
 __all__ = ["LOG_INTERVAL", "SSO_PORT", "Channel", "Redundancy", "malformed"]
 
@@ -79,6 +81,8 @@ def malformed(message: Any) -> str | None:
     for key in _REPORT_LISTS:
         if key in message and not (isinstance(message[key], list) and all(isinstance(v, str) for v in message[key])):
             return f"{key} not a list of strings"
+    if "replay" in message:  # the Active's ESP sequence table (replay-state sync), a message of its own
+        return wire_problem(message["replay"])
     return None
 
 

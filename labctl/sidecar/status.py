@@ -58,8 +58,9 @@ def group_status(ifname: str, network: str, grp: fsm.HsrpGroup, changes: tuple[i
 
 def sidecar_status(config: SidecarConfig, policy: SsoPolicy, channel: Channel, charon: Mapping[str, Any],
                    hsrp: list[dict[str, Any]], events: list[dict[str, Any]], started: float, mono: float,
-                   wall: float) -> dict[str, Any]:
-    """The whole status document (`charon`: {"running", "starts"})."""
+                   wall: float, replay_sync: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The whole status document (`charon`: {"running", "starts"}; `replay_sync`: the replay-state sync's
+    counters and synced table, None when it does not run)."""
     peer = policy.fresh_peer(mono)
     return {
         "node": config.node,
@@ -75,6 +76,7 @@ def sidecar_status(config: SidecarConfig, policy: SsoPolicy, channel: Channel, c
         "sync_encrypted": False,
         "sequence_continuity": config.sequence_continuity,
         "replay_interval": {"inbound": config.replay_interval.inbound, "outbound": config.replay_interval.outbound},
+        "replay_sync": dict(replay_sync) if replay_sync is not None else None,
         "charon": dict(charon),
         "rri": {"enabled": config.rri.enabled, "routes": list(policy.rri_routes)},
         "sso_channel": {"rejected": channel.rejected, "peer_ip": channel.peer_ip,

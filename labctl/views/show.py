@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from labctl.errors import LabctlError
@@ -497,6 +497,18 @@ def sync_security(side: dict[str, Any], plugins: list[str]) -> str:
     return "Not configured: the ha sync runs in cleartext on the isolated sync network (no ha secret set)"
 
 
+def _continuity(side: Mapping[str, Any]) -> str:
+    """How the new Active keeps the peer's replay check happy (older sidecars report a bool: True = rekey)."""
+    mode = side.get("sequence_continuity")
+    if mode == "replay-sync":
+        sync = side.get("replay_sync") or {}
+        return (f"replay state synced (same SAs continue), {sync.get('sas', 0)} SAs in the synced table, "
+                f"{sync.get('tables_sent', 0)} tables sent, {sync.get('tables_received', 0)} received")
+    if mode in ("rekey", True):
+        return "CHILD_SAs rekeyed on takeover (ha resync)"
+    return "off (the peer may drop the new active's ESP as replays)"
+
+
 def redundancy(live: Live, _which: str | None = None) -> tuple[dict[str, Any], str]:
     side = live["sidecar"]
     plugins = live.get("plugins") or []
@@ -534,8 +546,7 @@ def redundancy(live: Live, _which: str | None = None) -> tuple[dict[str, Any], s
     lines += [
         f"    SSO channel: HMAC-SHA256 authenticated state reports, {channel.get('rejected', 0)} rejected",
         f"  Replay interval: inbound {replay.get('inbound')} outbound {replay.get('outbound')}",
-        "  ESP sequence continuity: " + ("CHILD_SAs rekeyed on takeover (ha resync)" if side.get("sequence_continuity")
-                                         else "off (the peer may drop the new active's ESP as replays)"),
+        "  ESP sequence continuity: " + _continuity(side),
         "  Reverse route injection: " + (("enabled, " + (", ".join(rri.get("routes") or []) or "no routes")
                                           + (" injected" if rri.get("routes") else " injected (not active)"))
                                          if rri.get("enabled") else "disabled"),

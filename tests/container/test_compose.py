@@ -55,16 +55,14 @@ def demo(docker_client: docker.DockerClient, compose_file: Path, lab: str, remot
             time.sleep(0.5)
         code, out = DockerNode(docker_client, lab, "gw1").exec(["swanctl", "--list-sas"])
         assert code == 0 and "ESTABLISHED" in out, out
-        if firewall.available():
-            assert len(firewall.lab_rules(lab)) == 4
+        assert len(firewall.lab_rules(docker_client, lab)) == 4
     finally:
         down = subprocess.run([*cmd, "down", "-t", "5"], capture_output=True, text=True, timeout=120,
                               env={**os.environ, **secrets})
     assert down.returncode == 0, down.stderr
     assert DockerLab(docker_client, lab).containers() == []
     assert docker_client.networks.list(filters={"label": f"labctl.lab={lab}"}) == []
-    if firewall.available():
-        assert firewall.lab_rules(lab) == []
+    assert firewall.lab_rules(docker_client, lab) == []
 
 
 def test_compose_demo_of_a_private_lab(docker_client: docker.DockerClient, tmp_path: Path) -> None:

@@ -30,7 +30,7 @@ def leftovers(client: docker.DockerClient, lab: str) -> dict[str, int]:
     return {
         "containers": len(client.containers.list(all=True, filters=labels.lab_filter(lab))),
         "networks": len(client.networks.list(filters=labels.lab_filter(lab))),
-        "rules": len(firewall.lab_rules(lab)) if firewall.available() else 0,
+        "rules": len(firewall.lab_rules(client, lab)),
     }
 
 

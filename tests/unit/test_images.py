@@ -16,6 +16,8 @@ from labctl.runtime import labels
 from labctl.runtime.docker import images
 
 SIDECAR = ["labctl/sidecar/__init__.py", "labctl/sidecar/hsrp/__init__.py", "labctl/sidecar/hsrp/fsm.py"]
+# the node image's build stage: strongSwan's libipsec rebuilt with labctl's patch (replay-state sync)
+STRONGSWAN = ["strongswan-build.sh", "strongswan-replay.patch"]
 
 
 @pytest.fixture
@@ -36,7 +38,8 @@ def test_context_holds_exactly_the_image_dir_and_the_sidecar_sources(root: Path,
     names = images.assemble_context("node", dest, root)
     on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
     shared = "labctl/images/install-missing.sh"  # the install step both images share
-    assert on_disk == sorted(names) == sorted(["Dockerfile", "packages.txt", "labctl/__init__.py", shared, *SIDECAR])
+    assert on_disk == sorted(names) == sorted(["Dockerfile", "packages.txt", "labctl/__init__.py", shared, *SIDECAR,
+                                               *STRONGSWAN])
     assert (dest / "labctl/sidecar/hsrp/fsm.py").read_text() == "# labctl/sidecar/hsrp/fsm.py\n"
 
 
@@ -47,7 +50,8 @@ def test_real_repo_context_is_the_sidecar_and_agent_trees_and_nothing_else() -> 
     for kind in ("node", "host"):
         files = set(images.context_files(kind))
         shared = {"labctl/__init__.py", "labctl/images/install-missing.sh"}
-        own = {"host": {"vpnc-packages.txt"}}.get(kind, set())  # vpnc, installed without perl (its own list)
+        # vpnc, installed without perl (its own list); the node's strongSwan build stage
+        own = {"host": {"vpnc-packages.txt"}, "node": set(STRONGSWAN)}.get(kind, set())
         assert {"Dockerfile", "packages.txt"} | own | shared | sidecar == files
 
 
@@ -72,12 +76,13 @@ def test_hash_is_stable_and_independent_of_where_the_tree_lives(root: Path, tmp_
         lambda r: (r / images.IMAGES_DIR / "node/Dockerfile").write_text(
             (r / images.IMAGES_DIR / "node/Dockerfile").read_text() + "\n# x\n"),
         lambda r: (r / "labctl/images/node/packages.txt").write_text("strongswan-charon\n"),
+        lambda r: (r / "labctl/images/node/strongswan-replay.patch").write_text("--- a\n+++ b\n"),
         lambda r: (r / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n"),
         lambda r: (r / "labctl/sidecar/new.py").write_text(""),
         lambda r: (r / "labctl/sidecar/hsrp/fsm.py").rename(r / "labctl/sidecar/hsrp/fsm2.py"),
         lambda r: (r / "labctl/__init__.py").write_text('__version__ = "9"\n'),
     ],
-    ids=["dockerfile", "packages", "sidecar-edit", "sidecar-add", "sidecar-rename", "package-init"],
+    ids=["dockerfile", "packages", "strongswan-patch", "sidecar-edit", "sidecar-add", "sidecar-rename", "package-init"],
 )
 def test_hash_changes_with_every_copied_input(root: Path, change) -> None:
     before = images.content_hash("node", "sha256:base", root)

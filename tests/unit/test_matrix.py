@@ -333,3 +333,63 @@ def test_html_leads_with_what_needs_attention_and_records_what_ran(cells: list) 
     assert report.to_json(result)["environment"]["commit"] == "abc123def456"
     result.results = [r for r in result.results if r.status == "met"]
     assert "Every cell met its expectation." in report.to_html(result)
+
+
+# ---------------------------------------------------------------- several engines (issue 15)
+
+
+class FakeEngine:
+    """What run_matrix asks of an engine, recording the image sources it was given."""
+
+    def __init__(self, name: str) -> None:
+        self.name, self.url, self.sources = name, name, None
+
+    def labs(self) -> dict:
+        return {}
+
+    def ensure_images(self, progress: object, sources: list) -> None:
+        self.sources = [s.name for s in sources]
+
+    def image_status(self) -> list:
+        return []
+
+    def kernel_has_esp(self) -> bool:
+        return False
+
+
+def test_groups_spread_over_engines_each_pinned_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+    import time
+
+    from labctl.matrix import run as running
+
+    others = [other_topology(tmp_path, f"o{n}", 81 + n) for n in range(3)]
+    text = BASE.replace(f"  dual: {DUAL}", f"  dual: {DUAL}\n" + "".join(f"  o{n}: {p}\n" for n, p in
+                                                                         enumerate(others)))
+    text = text.replace("topologies: [dual]\n    faults: [node-kill, link", "topologies: [dual, o0, o1, o2]\n"
+                        "    faults: [node-kill, link")
+    matrix = load_matrix(write(tmp_path, text))
+    lock, ran, busy, peak = threading.Lock(), [], {"A": 0, "B": 0}, {"A": 0, "B": 0}
+
+    def fake_cell(engine: FakeEngine, cell: object, reporter: object, gate: object = None) -> CellResult:
+        with lock:
+            busy[engine.name] += 1
+            peak[engine.name] = max(peak[engine.name], busy[engine.name])
+            ran.append((engine.name, cell.lab))  # type: ignore[attr-defined]
+        time.sleep(0.02)
+        with lock:
+            busy[engine.name] -= 1
+        return CellResult(cell, "met", engine=engine.name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(running, "run_cell", fake_cell)
+    a, b = FakeEngine("A"), FakeEngine("B")
+    result = running.run_matrix(matrix, matrix.cells, jobs=1, engines=[a, b])  # type: ignore[list-item]
+    assert result.passed and len(ran) == len(matrix.cells)
+    engines_of_lab: dict[str, set] = {}
+    for engine, lab in ran:
+        engines_of_lab.setdefault(lab, set()).add(engine)
+    assert all(len(e) == 1 for e in engines_of_lab.values())  # a topology's cells on one engine
+    assert {e for e, _ in ran} == {"A", "B"} and peak == {"A": 1, "B": 1}  # both used, --jobs per engine
+    assert a.sources == [] and b.sources == ["A"]  # the second engine may copy the first's images
+    assert result.environment["engines"] == ["A", "B"]
+    assert {r.engine for r in result.results} == {"A", "B"}

@@ -39,11 +39,19 @@ def test_sidecar_config_and_sabotage() -> None:
     good = json.loads(render_lab(TOPO)["gw1"].files["/etc/labctl/sidecar.json"])
     assert good["priority"] == 110 and good["hsrp"]["hold_ms"] == 700
     assert [g["virtual_ip"] for g in good["groups"]] == ["198.51.100.3", "10.1.0.1"]
-    assert good["ha_plugin"] and good["sequence_continuity"] and good["rri"]["enabled"]
+    assert good["ha_plugin"] and good["sequence_continuity"] == "replay-sync" and good["rri"]["enabled"]
     bad_nodes = render_lab(TOPO, sabotage=("no-sync", "no-rekey", "no-rri"))
     bad = json.loads(bad_nodes["gw1"].files["/etc/labctl/sidecar.json"])
-    assert not bad["ha_plugin"] and not bad["sequence_continuity"] and not bad["rri"]["enabled"]
+    assert not bad["ha_plugin"] and bad["sequence_continuity"] == "off" and not bad["rri"]["enabled"]
     assert "ha { load = no }" in bad_nodes["gw1"].files["/etc/strongswan.conf"]
+
+
+def test_sequence_continuity_rekey_is_rendered_and_no_rekey_turns_it_off() -> None:
+    rekey = TOPO.model_copy(update={"ha": TOPO.ha.model_copy(update={"sequence_continuity": "rekey"})})
+    conf = json.loads(render_lab(rekey)["gw2"].files["/etc/labctl/sidecar.json"])
+    assert conf["sequence_continuity"] == "rekey"
+    off = json.loads(render_lab(rekey, sabotage=("no-rekey",))["gw2"].files["/etc/labctl/sidecar.json"])
+    assert off["sequence_continuity"] == "off" and off["ha_plugin"]  # neither replay sync nor rekey, sync kept
 
 
 def test_peer_and_hosts(tmp_path: Path) -> None:

@@ -225,6 +225,19 @@ def test_redundancy_security_line_follows_the_platform_and_mode() -> None:
     assert "SA sync: off (redundancy stateless)" in show.render(node, "redundancy")[1]
 
 
+@pytest.mark.parametrize(("side", "line"), [
+    ({"sequence_continuity": True}, "CHILD_SAs rekeyed on takeover (ha resync)"),  # a sidecar before replay sync
+    ({"sequence_continuity": "rekey"}, "CHILD_SAs rekeyed on takeover (ha resync)"),
+    ({"sequence_continuity": "off"}, "off (the peer may drop the new active's ESP as replays)"),
+    ({"sequence_continuity": "replay-sync", "replay_sync": {"sas": 2, "tables_sent": 0, "tables_received": 9}},
+     "replay state synced (same SAs continue), 2 SAs in the synced table, 0 tables sent, 9 received"),
+])
+def test_redundancy_names_how_sequence_continuity_is_kept(side: dict, line: str) -> None:
+    node = live("gw2")
+    node["sidecar"] = node["sidecar"] | side
+    assert f"  ESP sequence continuity: {line}\n" in show.render(node, "redundancy")[1]
+
+
 # ------------------------------------------------------------------------------------------ parsers
 def test_interfaces_and_plugins_parsers() -> None:
     interfaces = show.interfaces_from_ip((FIXTURES / "gw1-ip.txt").read_text())

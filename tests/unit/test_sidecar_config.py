@@ -42,7 +42,7 @@ LEGACY = {
          "prefixlen": 24, "track": {"outside": 150}, "crypto": False},
     ],
     "sso": {"local_ip": "10.9.0.11", "peer_ip": "10.9.0.12", "port": 4520, "key": "labctl-sso-key"},
-    "ha_plugin": True, "sequence_continuity": True, "replay_interval": {"inbound": 1000, "outbound": 10000},
+    "ha_plugin": True, "sequence_continuity": "rekey", "replay_interval": {"inbound": 1000, "outbound": 10000},
     "rri": {"enabled": True, "routes": ["10.2.0.0/24"], "remote_peer": False},
 }
 
@@ -62,7 +62,7 @@ def built() -> SidecarConfig:
                 GroupSettings(network="inside", group=2, virtual_ip="10.1.0.1", local_ip="10.1.0.11",
                               prefixlen=24, track={"outside": 150}, crypto=False)],
         sso=SsoSettings(local_ip="10.9.0.11", peer_ip="10.9.0.12", key="labctl-sso-key"),
-        ha_plugin=True, sequence_continuity=True, replay_interval=ReplayInterval(inbound=1000, outbound=10000),
+        ha_plugin=True, sequence_continuity="rekey", replay_interval=ReplayInterval(inbound=1000, outbound=10000),
         rri=RriSettings(enabled=True, routes=["10.2.0.0/24"], remote_peer=False),
         comment="labctl HSRP/SSO sidecar config for gw1 in lab dual; rendered from ",
     )

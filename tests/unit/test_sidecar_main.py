@@ -149,7 +149,7 @@ def test_status_document(sidecar: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     (doc,) = written
     assert (doc["node"], doc["role"], doc["redundancy"], doc["redundancy_number"]) == \
         ("gw1", "init", "INITIALIZATION", Redundancy.INITIALIZATION.number)
-    assert (doc["mode"], doc["ha_plugin"], doc["sequence_continuity"]) == ("stateful", True, True)
+    assert (doc["mode"], doc["ha_plugin"], doc["sequence_continuity"]) == ("stateful", True, "rekey")
     assert doc["replay_interval"] == {"inbound": 1000, "outbound": 10000}
     assert doc["rri"] == {"enabled": True, "routes": []}
     assert doc["charon"] == {"running": True, "starts": 1}

@@ -46,7 +46,7 @@ RESYNC_EVENT = Event("ha", "segment 1 resync: CHILD_SAs rekeyed for ESP sequence
 RELOAD = [Event("charon", "reloading charon to resync from the active"), ReloadCharon()]
 
 
-def config(*, ha_plugin: bool = True, sequence_continuity: bool = True, rri: bool = True,
+def config(*, ha_plugin: bool = True, sequence_continuity: str = "rekey", rri: bool = True,
            remote_peer: bool = False, routes: tuple[str, ...] = ROUTES) -> SidecarConfig:
     return SidecarConfig(
         lab="dual", node="gw1", redundancy="stateful", group_name="HA-out", priority=110,
@@ -264,6 +264,29 @@ def test_takeover_activates_segment_waits_for_vip_injects_routes_then_rekeys() -
     assert not pol.reloading
 
 
+def test_replay_sync_continues_the_sas_before_the_segment_and_never_rekeys() -> None:
+    pol = hot(config(sequence_continuity="replay-sync"))
+    out = non_events(pol.on_role("active", 1.0, True))
+    # the synced sequence state first: from ActivateSegment on, charon owns the SAs and ESP flows
+    assert out == [p.ContinueReplayState(), ActivateSegment(), AwaitVip(VIP)]
+    assert pol.vip_ready() == [InjectRoutes(ROUTES)]
+    assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
+    pol = active(config(sequence_continuity="replay-sync", rri=False))
+    assert pol.vip_ready() == []
+
+
+@pytest.mark.parametrize("mode", ["rekey", "off"])
+def test_no_replay_state_without_replay_sync(mode: str) -> None:
+    pol = hot(config(sequence_continuity=mode))
+    assert p.ContinueReplayState() not in pol.on_role("active", 1.0, True)
+
+
+def test_replay_sync_needs_the_ha_plugin() -> None:
+    cfg = config(sequence_continuity="replay-sync", ha_plugin=False)
+    assert not cfg.replay_sync
+    assert p.ContinueReplayState() not in SsoPolicy(cfg).on_role("active", 1.0, True)
+
+
 def test_takeover_reports_missing_routes() -> None:
     pol = active()
     assert pol.routes_installed(InjectRoutes(ROUTES), []) == \
@@ -272,13 +295,13 @@ def test_takeover_reports_missing_routes() -> None:
 
 
 def test_resync_only_with_sequence_continuity_and_the_ha_plugin() -> None:
-    pol = active(config(sequence_continuity=False))
+    pol = active(config(sequence_continuity="off"))
     assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
     pol = active(config(ha_plugin=False))
     assert pol.routes_installed(InjectRoutes(ROUTES), list(ROUTES)) == [Event("rri", "injected 10.2.0.0/24")]
     pol = active(config(rri=False))
     assert pol.vip_ready() == [ResyncSegment(), RESYNC_EVENT]
-    pol = active(config(rri=False, sequence_continuity=False))
+    pol = active(config(rri=False, sequence_continuity="off"))
     assert pol.vip_ready() == []
 
 

@@ -181,6 +181,8 @@ def dumps(envelope: dict[str, Any], drop: str = "", **fields: Any) -> bytes:
     (lambda e: dumps(e, ike="a_b"), "ike not a list of strings"),
     (lambda e: dumps(e, child=[1, 2]), "child not a list of strings"),
     (lambda e: dumps(e, carrying={"a": 1}), "carrying not a list of strings"),
+    (lambda e: dumps(e, replay={"c1a2b3c4": 5}), "replay not a list of at most 1500 entries"),
+    (lambda e: dumps(e, replay=[["c1a2b3c4", "10.0.0.1", "out", -1]]), "replay seq not an integer in 0..2^32-1"),
 ])
 def test_a_signed_but_malformed_message_is_one_counted_rejection(make: Any, reason: str) -> None:
     gw1, gw2 = bound_pair()
@@ -247,6 +249,7 @@ def test_a_well_formed_report_passes_validation() -> None:
     assert sso.malformed({**envelope(gw1, gw2), "boot": "b", "peer_boot": "p"}) is None  # one character is enough
     assert sso.malformed({**envelope(gw1, gw2), "seq": 1}) is None
     assert sso.malformed({**envelope(gw1, gw2), "time": -5.5}) is None
+    assert sso.malformed({**envelope(gw1, gw2), "replay": [["c1a2b3c4", "10.0.0.1", "out", 2**32 - 1]]}) is None
     message = gw2.open_message(gw1.seal(report), GW1)
     assert isinstance(message.pop("time"), float)
     assert message == {**report, "boot": gw1.boot, "seq": gw1.seq, "peer_boot": gw2.boot}

@@ -107,10 +107,12 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     replays = verdict.peer_log.get("replay_drops", 0)
     moved = verdict.new_active is not None and verdict.new_active != verdict.old_active
     if stateful and moved and verdict.ike_sa_preserved and verdict.child_sa == "same" and replays:
-        # the ha plugin does not sync ESP sequence numbers here: only a CHILD_SA rekey after the takeover
-        # restores continuity; without it the peer drops the new active's packets until its counter catches up
-        reasons.append(f"ESP sequence continuity not restored: the CHILD_SA was not rekeyed after the takeover and "
-                       f"the peer dropped {replays} packets as replays ('ESP sequence number verification failed')")
+        # the ha plugin does not sync ESP sequence numbers: the sidecar's replay-state sync or a CHILD_SA rekey
+        # after the takeover restores continuity; without either the peer drops the new active's packets until
+        # its counter catches up
+        reasons.append(f"ESP sequence continuity not restored: the same CHILD_SA went on without the synced replay "
+                       f"state and without a rekey, and the peer dropped {replays} packets as replays "
+                       "('ESP sequence number verification failed')")
     elif replays and over:
         reasons.append(f"ESP replay drops on the peer ({replays} packets) during the outage: ESP sequence "
                        "continuity was restored too late")

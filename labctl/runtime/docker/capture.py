@@ -30,7 +30,7 @@ def capture(client: docker.DockerClient, lab: str, bridge: str, duration: float,
     container = client.containers.run(
         image, ["sh", "-c", script], name=name, detach=True, network_mode="host",
         cap_add=["NET_ADMIN", "NET_RAW"], labels={labels.LAB: lab, labels.NODE: f"capture-{bridge}",
-                                                  labels.ROLE: "capture"})
+                                                  labels.ROLE: "capture", labels.HELPER: "capture"})
     try:
         result = container.wait(timeout=duration + 30)
         if result.get("StatusCode") != 0:

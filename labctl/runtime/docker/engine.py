@@ -1,30 +1,51 @@
-"""A Docker engine as labctl uses it: lab handles, `up`/`down` of a lab's objects, images."""
+"""A Docker engine as labctl uses it: lab handles, `up`/`down` of a lab's objects, images, and the facts of
+the engine's host (routes, kernel ESP) asked of the engine itself, so a remote engine is judged by its own
+machine and never by the one labctl runs on."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import docker
 
 from labctl.model.topology import Topology
 from labctl.runtime.docker import capture as capturing
-from labctl.runtime.docker import images
+from labctl.runtime.docker import hostinfo, images
 from labctl.runtime.docker import lab as lab_objects
-from labctl.runtime.docker.client import get_client
+from labctl.runtime.docker.client import describe, get_client, resolve
 from labctl.runtime.docker.handle import DockerLab
 from labctl.runtime.spec import NodeConfig, bridge_name
 
 
 class DockerEngine:
-    """One Docker engine (local socket, or DOCKER_HOST): makes lab handles; what `up`/`down` need."""
+    """One Docker engine (local socket, unix://, tcp://, ssh:// or a context): lab handles; what `up`/`down`
+    need. `url` is what it was reached by (None: the local default)."""
 
-    def __init__(self, client: docker.DockerClient) -> None:
+    def __init__(self, client: docker.DockerClient, url: str | None = None) -> None:
         self.client = client
+        self.url = url
         self._images: dict[str, str] | None = None  # kind -> content tag, once ensured or looked up
 
     @classmethod
-    def connect(cls) -> DockerEngine:
-        return cls(get_client())
+    def connect(cls, url: str | None = None) -> DockerEngine:
+        resolved = resolve(url)
+        return cls(get_client(resolved), resolved)
+
+    @property
+    def name(self) -> str:
+        return describe(self.url)
+
+    def host_networks(self) -> list[str]:
+        """Prefixes routed on the engine's host, except labctl's own bridges (asked of the engine)."""
+        return hostinfo.host_networks(self.client)
+
+    def kernel_has_esp(self) -> bool:
+        """Does the engine host's kernel have ESP/XFRM (else charon uses kernel-libipsec)?"""
+        return hostinfo.kernel_has_esp(self.client)
+
+    def check_privileges(self) -> None:
+        """A lab needs a rootful engine that grants NET_ADMIN, /dev/net/tun and the host network."""
+        hostinfo.check_privileges(self.client, self.name)
 
     def lab(self, name: str) -> DockerLab:
         return DockerLab(self.client, name)
@@ -41,8 +62,11 @@ class DockerEngine:
     def labs(self) -> dict[str, dict[str, object]]:
         return lab_objects.list_labs(self.client)
 
-    def ensure_images(self, progress: Callable[[str, str], None], **kwargs: object) -> object:
-        ensured = images.ensure_images(self.client, progress=progress, **kwargs)
+    def ensure_images(self, progress: Callable[[str, str], None], sources: Sequence[DockerEngine] = (),
+                      **kwargs: object) -> object:
+        """Build what is missing, or transfer it from one of `sources` (other engines) when they have it."""
+        ensured = images.ensure_images(self.client, progress=progress, sources=[e.client for e in sources],
+                                       **kwargs)
         self._images = dict(ensured.refs)
         return ensured
 

@@ -117,7 +117,8 @@ class DockerLab:
         return DockerNode(self.client, self.name, name)
 
     def containers(self) -> list[Container]:
-        return self.client.containers.list(all=True, filters=labels.lab_filter(self.name))
+        return [c for c in self.client.containers.list(all=True, filters=labels.lab_filter(self.name))
+                if labels.HELPER not in c.labels]  # a firewall/capture helper is no node
 
     def states(self) -> list[NodeState]:
         """The lab's nodes as the engine sees them, HA gateways first."""

@@ -10,6 +10,11 @@ Every image is labelled with its kind and a content hash of its inputs and tagge
 the image of their checkout's hash. So two checkouts (a worktree, a wheel beside a clone) sharing one
 engine each keep their own images instead of rebuilding one shared tag in turn. The moving tags
 (`labctl/node:latest` ...) follow the newest ensure, for docker-compose and people.
+
+Given other engines as `sources` (a matrix over several engines, `labctl images build --from URL`), an image
+missing on the target is first looked for there and transferred (`docker save` on the source streamed into
+`docker load` on the target, through the Docker API) when the source has the very hash the target wants: a
+remote engine needs no registry, no debootstrap and no root on the machine labctl runs on.
 """
 
 from __future__ import annotations
@@ -182,8 +187,10 @@ def ensure_images(
     force: bool | Collection[str] = False,
     *,
     root: Path = REPO_ROOT,
+    sources: Iterable[docker.DockerClient] = (),
 ) -> Ensured:
-    """Build the images that are missing or whose inputs changed; returns kind -> image id (and `.built`).
+    """Build (or transfer from `sources`) the images that are missing or whose inputs changed; returns
+    kind -> image id (and `.built`).
 
     force=True rebuilds all three from scratch (no layer cache); force={"node", "host"} only those kinds.
     """
@@ -191,7 +198,7 @@ def ensure_images(
     forced = set(KINDS) if force is True else set(force or ())
     if forced - set(KINDS):
         raise UsageError(f"unknown image kind(s): {', '.join(sorted(forced - set(KINDS)))}")
-    return _ensure(client, say, forced, root)
+    return _ensure(client, say, forced, root, list(sources))
 
 
 def current_images(client: docker.DockerClient, *, root: Path = REPO_ROOT) -> Ensured:
@@ -240,7 +247,8 @@ def _build_lock(say: Progress, kind: str, hashes: set[str]) -> Iterator[None]:
         os.close(fd)
 
 
-def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path) -> Ensured:
+def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: Path,
+            sources: list[docker.DockerClient] | None = None) -> Ensured:
     result = Ensured()
     for kind in KINDS:
         hashes = _wanted(client, kind, result, root)
@@ -250,21 +258,51 @@ def _ensure(client: docker.DockerClient, say: Progress, forced: set[str], root: 
                 say(kind, f"{content_tag(kind, _hash_of(image) or '')} up to date")
             else:
                 start = time.monotonic()
-                if kind == "base":
-                    image = _build_base(client, say, root)
-                else:
-                    image = _build_kind(client, kind, min(hashes), say, root, result.refs["base"],
-                                        nocache=kind in forced)
+                image = None if kind in forced else _transfer(client, kind, hashes, sources or [], say)
+                how = "transferred"
+                if image is None:
+                    how = "built"
+                    if kind == "base":
+                        image = _build_base(client, say, root)
+                    else:
+                        image = _build_kind(client, kind, min(hashes), say, root, result.refs["base"],
+                                            nocache=kind in forced)
                 result.built.append(kind)
             ref = content_tag(kind, _hash_of(image) or "")
             for tag in (ref, TAGS[kind]):
                 repository, name = tag.split(":")
                 image.tag(repository, name)
             if kind in result.built:
-                say(kind, f"built {ref} ({image.short_id}) in {time.monotonic() - start:.1f}s")
+                say(kind, f"{how} {ref} ({image.short_id}) in {time.monotonic() - start:.1f}s")
         result[kind], result.refs[kind] = image.id, ref
     _prune_superseded(client, set(result.values()))
     return result
+
+
+def _transfer(client: docker.DockerClient, kind: str, wanted: set[str], sources: list[docker.DockerClient],
+              say: Progress) -> Image | None:
+    """Copy the image of `kind` from the first source that has a wanted hash (save | load, streamed); None
+    when no source has it. Image ids survive save/load, so node/host hashes (over the base id) stay valid."""
+    for source in sources:
+        if source is client:
+            continue
+        found = _find(source, kind, wanted)
+        if found is None:
+            continue
+        ref = content_tag(kind, _hash_of(found) or "")
+        say(kind, f"loading {ref} from another engine (docker save | docker load)")
+        try:
+            for _line in client.api.load_image(source.api.get_image(found.id)):
+                pass
+        except (DockerException, OSError) as e:
+            raise EnvironmentProblem(f"transferring {ref} between engines failed: {e}") from e
+        try:
+            image = client.images.get(found.id)
+        except ImageNotFound:
+            continue
+        if _hash_of(image) in wanted:
+            return image
+    return None
 
 
 def _children_first(found: list[Image]) -> list[Image]:
@@ -360,7 +398,8 @@ def _debootstrap_base(client: docker.DockerClient, say: Progress, root: Path) ->
     if os.geteuid() != 0:
         raise EnvironmentProblem(
             f"no {SLIM} image and no registry to pull it from; building the base with debootstrap needs root "
-            f"(it chroots). Run as root, or `docker load` a {SLIM} image first."
+            f"(it chroots). Run as root, `docker load` a {SLIM} image first, or copy labctl's images from an "
+            "engine that has them: `labctl images build --engine TARGET --from SOURCE`"
         )
     if not shutil.which("debootstrap"):
         raise EnvironmentProblem(f"no {SLIM} image and no registry: install debootstrap (apt-get install debootstrap)")

@@ -19,7 +19,7 @@ from netaddr import IPNetwork
 from labctl.errors import LabctlError
 from labctl.model.topology import Topology
 from labctl.runtime import NodeState, labels
-from labctl.runtime.docker import firewall
+from labctl.runtime.docker import firewall, helper
 from labctl.runtime.docker.handle import DockerLab
 from labctl.runtime.spec import (
     CAPABILITIES,
@@ -152,9 +152,8 @@ def up(
     """Networks, firewall rules, then all containers in parallel (idempotent)."""
     networks = {name: ensure_network(client, topo, name) for name in topo.networks}
     progress(f"{len(networks)} networks ready")
-    if firewall.available():
-        for name in topo.networks:
-            firewall.allow_bridge(topo.name, bridge_name(topo.name, name))
+    if firewall.allow_bridges(client, topo.name, [bridge_name(topo.name, name) for name in topo.networks]):
+        progress("firewall rules on the engine's host ready")
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {
             node: pool.submit(create_node, client, topo, config, networks, topology_file, sabotage, overrides,
@@ -178,6 +177,8 @@ def list_labs(client: docker.DockerClient) -> dict[str, dict[str, object]]:
     """Every lab that has a container or network on this engine: its topology file and node count."""
     labs: dict[str, dict[str, object]] = {}
     for container in lab_containers(client):
+        if labels.HELPER in container.labels:
+            continue
         lab = container.labels[labels.LAB]
         info = labs.setdefault(lab, {"topology": container.labels.get(labels.TOPOLOGY, ""), "nodes": 0})
         info["nodes"] = int(info["nodes"]) + 1  # type: ignore[call-overload]
@@ -188,7 +189,7 @@ def list_labs(client: docker.DockerClient) -> dict[str, dict[str, object]]:
 
 def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg: None) -> dict[str, int]:
     """Remove everything labelled for `lab`: containers, networks, host firewall rules."""
-    containers = lab_containers(client, lab)
+    containers = [c for c in lab_containers(client, lab) if labels.HELPER not in c.labels]
     with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(lambda c: _remove_container(c), containers))
     progress(f"{len(containers)} containers removed")
@@ -197,7 +198,8 @@ def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg
     progress(f"{len(networks) - len(stuck)} networks removed")
     if stuck:  # Docker 20.10 can keep a stale endpoint of a removed container: harmless, `up` reuses the network
         progress(f"left in place (Docker still counts an endpoint of a removed container): {', '.join(stuck)}")
-    rules = firewall.remove_lab_rules(lab) if firewall.available() else 0
+    rules = firewall.remove_lab_rules(client, lab)
+    helper.remove_helpers(client, lab)
     return {"containers": len(containers), "networks": len(networks) - len(stuck), "firewall_rules": rules}
 
 

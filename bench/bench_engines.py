@@ -1,0 +1,67 @@
+"""One engine vs several: the wall time of a matrix on the first engine alone and on all of them, at the
+same per-engine --jobs, and the ratio (issue 15 wants the default matrix on two engines in at most 0.6 of its
+one-engine time, every cell still meeting its expectation).
+
+A figure, not a test. Each run writes its reports under --out (one-engine/, all-engines/).
+
+    .venv/bin/python bench/bench_engines.py --engine unix:///var/run/docker.sock --engine ssh://me@box2
+    .venv/bin/python bench/bench_engines.py --engine E1 --engine E2 --matrix m.yaml --filter node-kill  # smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+from labctl.lab import connect
+from labctl.matrix import model, report, run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def timed(matrix: model.Matrix, cells: list[model.Cell], engines: list, jobs: int, out: Path) -> dict:
+    began = time.monotonic()
+    result = run.run_matrix(matrix, cells, jobs, engines=engines)
+    seconds = time.monotonic() - began
+    report.write_reports(result, out)
+    totals = result.totals()
+    return {"engines": [e.name for e in engines], "seconds": round(seconds, 1), "met": totals["met"],
+            "cells": totals["cells"], "passed": result.passed,
+            "per_engine": {e.name: sum(1 for r in result.results if r.engine == e.name) for e in engines}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", action="append", required=True, help="engine URL (repeat; first = alone)")
+    parser.add_argument("--matrix", default=str(ROOT / "matrices" / "default.yaml"))
+    parser.add_argument("--filter", action="append", default=[], help="as `labctl matrix --filter`")
+    parser.add_argument("--jobs", type=int, default=1, help="labs at once per engine")
+    parser.add_argument("--out", default="reports/bench-engines")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if len(args.engine) < 2:
+        parser.error("give at least two --engine")
+    matrix = model.load_matrix(args.matrix)
+    cells = model.filter_cells(matrix.cells, args.filter)
+    engines = [connect(url) for url in args.engine]
+    one = timed(matrix, cells, engines[:1], args.jobs, Path(args.out) / "one-engine")
+    many = timed(matrix, cells, engines, args.jobs, Path(args.out) / "all-engines")
+    ratio = round(many["seconds"] / one["seconds"], 2) if one["seconds"] else None
+    figures = {"matrix": matrix.name, "cells": len(cells), "jobs_per_engine": args.jobs, "one": one, "all": many,
+               "ratio": ratio}
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        print(f"matrix {matrix.name}: {len(cells)} cells, --jobs {args.jobs} per engine")
+        print(f"  1 engine : {one['seconds']:7.1f} s  {one['met']}/{one['cells']} met")
+        print(f"  {len(engines)} engines: {many['seconds']:7.1f} s  {many['met']}/{many['cells']} met  "
+              f"cells per engine {many['per_engine']}")
+        print(f"  ratio {ratio} (target <= 0.6)")
+    return 0 if one["passed"] and many["passed"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
