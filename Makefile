@@ -9,7 +9,7 @@ TOPOLOGY ?= topologies/dual-interface.yaml
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e '.[test]'
+	$(VENV)/bin/pip install -q -e '.[test,remote]'
 	touch $@
 
 setup: $(VENV)/.installed
