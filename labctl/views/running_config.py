@@ -229,10 +229,12 @@ def _gateway(live: Live) -> list[str]:
     ifname_of = {net: interface_of(live, net, addr) for net, addr in me["addresses"].items()}
     lines = _header(live)
     lines += ["redundancy inter-device", f" scheme standby {ha['group_name']}"]
-    if side and not side.get("sync_encrypted"):
-        lines.append(" ! labctl: no `security ipsec`: the SA sync runs in cleartext on the isolated sync network")
-    lines.append("!")
     sync_net = ha["sync_network"]
+    if side and not side.get("sync_encrypted"):
+        shared = any(i["network"] == sync_net for i in ha["interfaces"])
+        where = f"on the {sync_net} LAN, which its hosts can see" if shared else "on the isolated sync network"
+        lines.append(f" ! labctl: no `security ipsec`: the SA sync runs in cleartext {where}")
+    lines.append("!")
     local_ip, peer_ip = me["addresses"].get(sync_net), ha["nodes"][other]["addresses"].get(sync_net) if other else None
     channel = side.get("sso_channel") or {}
     local_ip, peer_ip = channel.get("local_ip") or local_ip, channel.get("peer_ip") or peer_ip
