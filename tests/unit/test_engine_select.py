@@ -181,12 +181,15 @@ def test_parallel_requests_never_hold_more_channels_than_the_permits() -> None:
     import time
     from types import SimpleNamespace as NS
 
+    pytest.importorskip("paramiko", reason="the remote extra (paramiko) is not installed")
     from docker.transport.sshconn import SSHConnectionPool
+
+    from labctl.runtime.docker.ssh import BoundedChannel
 
     transport = NS(open_session=FakeChannel)
     pool = SSHConnectionPool(ssh_client=NS(get_transport=lambda: transport), timeout=5, maxsize=client.SSH_POOL)
     permits = threading.BoundedSemaphore(client.SSH_POOL)
-    pool._new_conn = lambda: client.BoundedChannel(pool, permits)
+    pool._new_conn = lambda: BoundedChannel(pool, permits, client.CHANNEL_WAIT, client.SSH_POOL)
     FakeChannel.open_now = FakeChannel.most = 0
     done: list[int] = []
 
@@ -209,3 +212,14 @@ def test_parallel_requests_never_hold_more_channels_than_the_permits() -> None:
         t.join(20)
     assert len(done) == 30
     assert 2 <= FakeChannel.most <= client.SSH_POOL
+
+
+def test_labctl_runs_without_the_remote_extra() -> None:
+    """paramiko is the `remote` extra: every verb must import (and local engines work) without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['paramiko'] = None; "  # any `import paramiko` now raises ImportError
+            "import labctl.cli, labctl.lab, labctl.runtime.docker.engine, labctl.matrix.run")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

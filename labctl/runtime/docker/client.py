@@ -14,21 +14,17 @@ connections back.)
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
 import os
-import queue
 import re
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
 import docker
 from docker.errors import DockerException
-from docker.transport.sshconn import SSHConnection
 
 from labctl.errors import EnvironmentProblem, UsageError
 
@@ -116,6 +112,8 @@ def _ssh_client(url: str, timeout: int) -> docker.DockerClient:
     except ImportError:
         raise EnvironmentProblem(f"engine {url} is reached over SSH, which needs paramiko: "
                                  "pip install 'labctl[remote]'") from None
+    from labctl.runtime.docker.ssh import BoundedChannel  # the Docker library's SSH transport needs paramiko
+
     target = urlparse(url)
     where = f"{target.username + '@' if target.username else ''}{target.hostname}:{target.port or 22}"
     try:
@@ -140,65 +138,13 @@ def _ssh_client(url: str, timeout: int) -> docker.DockerClient:
         # got its own pool with its own idle channel (9 pools kept: past MaxSessions on their own)
         pool = original(ONE_POOL, proxies)
         if not getattr(pool, "_labctl_bounded", False):
-            pool._new_conn = lambda: BoundedChannel(pool, permits)
+            pool._new_conn = lambda: BoundedChannel(pool, permits, CHANNEL_WAIT, SSH_POOL)
             pool._labctl_bounded = True
         return pool
 
     adapter.get_connection = bounded
     adapter.pools.clear()  # the version check's pool, from before: its channel closes
     return client
-
-
-class BoundedChannel(SSHConnection):
-    """An SSH channel that holds one of its transport's permits from connect to close."""
-
-    def __init__(self, pool: object, permits: threading.BoundedSemaphore) -> None:
-        super().__init__(pool.ssh_transport, pool.timeout, pool.ssh_host)  # type: ignore[attr-defined]
-        self._pool, self._permits, self._held = pool, permits, False
-
-    def connect(self) -> None:
-        deadline = time.monotonic() + CHANNEL_WAIT
-        while not self._permits.acquire(timeout=0.1):
-            _close_one_idle(self._pool)
-            if time.monotonic() > deadline:
-                raise EnvironmentProblem(f"no free SSH channel in {CHANNEL_WAIT:.0f}s ({SSH_POOL} in use)")
-        self._held = True
-        try:
-            super().connect()
-        except BaseException:
-            self._release()
-            raise
-
-    def close(self) -> None:
-        try:
-            super().close()
-        finally:
-            self._release()
-
-    def _release(self) -> None:
-        if self._held:
-            self._held = False
-            self._permits.release()
-
-    def __del__(self) -> None:  # a stream nobody closed: its channel dies with it
-        self._release()
-
-
-def _close_one_idle(pool: object) -> None:
-    """Close one idle pooled connection (its slot keeps a placeholder), freeing its channel's permit."""
-    slots = getattr(pool, "pool", None)
-    if slots is None:
-        return
-    items = []
-    with contextlib.suppress(queue.Empty):
-        while True:
-            items.append(slots.get_nowait())
-    victim = next((item for item in items if item is not None), None)
-    for item in items:
-        with contextlib.suppress(queue.Full):
-            slots.put_nowait(None if item is victim else item)
-    if victim is not None:
-        victim.close()
 
 
 @functools.cache
