@@ -16,6 +16,7 @@ from netaddr import IPAddress, IPNetwork
 
 from labctl.model.topology import Topology
 from labctl.nodes import charon, vpnc
+from labctl.nodes.logscan import last_failure
 from labctl.runtime import LabHandle, NodeHandle
 
 LOG_TAIL_BYTES = 20000
@@ -46,12 +47,7 @@ def client_vip(sa: dict[str, Any]) -> str | None:
 
 def failure_reason(log: str) -> str | None:
     """The last failure the client's charon logged, as a sentence; None when it logged none."""
-    best: tuple[int, str] | None = None
-    for pattern, reason in FAILURE_PATTERNS:
-        for match in pattern.finditer(log):
-            if best is None or match.start() >= best[0]:
-                best = (match.start(), reason)
-    return best[1] if best else None
+    return last_failure(log, FAILURE_PATTERNS)
 
 
 def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import re
 from typing import Any
 
 from labctl.model.topology import Topology
+from labctl.nodes.logscan import last_failure
 from labctl.runtime import NodeHandle
 from labctl.runtime.spec import VPNC_GO, VPNC_IFNAME, VPNC_LOG, VPNC_PID
 
@@ -98,12 +99,7 @@ def count_events(text: str) -> dict[str, int]:
 
 def failure_reason(log: str) -> str | None:
     """The last failure vpnc logged, as a sentence; None when it logged none."""
-    best: tuple[int, str] | None = None
-    for pattern, reason in FAILURE_PATTERNS:
-        for match in pattern.finditer(log):
-            if best is None or match.start() >= best[0]:
-                best = (match.start(), reason)
-    return best[1] if best else None
+    return last_failure(log, FAILURE_PATTERNS)
 
 
 def since_last_start(log: str) -> str:

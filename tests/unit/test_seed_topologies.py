@@ -16,6 +16,8 @@ from labctl.model.helpers import inside_and_remote_hosts, preferred_gateway
 from labctl.model.loader import load_topology, load_with_warnings
 from labctl.render import CHARON_RETRANSMIT, render_lab
 
+from .test_model_rules import line_with, variant
+
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "labctl" / "topologies"
 SEED_HA = TOPOLOGIES / "seed-ha-dual.yaml"
@@ -24,20 +26,6 @@ TECHNOTE = TOPOLOGIES / "seed-technote-ospf.yaml"
 DUAL = TOPOLOGIES / "dual-interface.yaml"
 EASY = TOPOLOGIES / "easy-vpn.yaml"
 SEEDS = [SEED_HA, SEED_RAHA, TECHNOTE]
-
-
-def variant(tmp_path: Path, base: Path, *edits: tuple[str, str]) -> tuple[Path, str]:
-    text = base.read_text()
-    for old, new in edits:
-        assert old in text, old
-        text = text.replace(old, new, 1)
-    path = tmp_path / "variant.yaml"
-    path.write_text(text)
-    return path, text
-
-
-def line_with(text: str, needle: str) -> int:
-    return next(i for i, line in enumerate(text.splitlines(), 1) if needle in line)
 
 
 def refusal(path: Path) -> str:
