@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from labctl.model.dpd import ikev1_dead_after_ms, ikev1_dpd_timeout_s
+from labctl.model.dpd import CHARON_RETRANSMIT, ikev1_dead_after_ms, ikev1_dpd_timeout_s
 from labctl.model.topology import Topology
-from labctl.render import CHARON_RETRANSMIT
 
 QUICK_MODE_REKEY_ALLOWANCE_MS = 300.0  # IKEv1: the post-takeover rekey of every client's CHILD_SA
 OSPF_REROUTE_ALLOWANCE_MS = 500.0  # SPF throttle, LSA flooding, route install on the inside router
