@@ -68,7 +68,11 @@ def render_lab(
     for name, spec in ha.nodes.items():
         other = ha.nodes[names[1 - names.index(name)]]
         sync = {"local": str(spec.addresses[ha.sync_network]), "remote": str(other.addresses[ha.sync_network])}
-        stateful = switches(topo.redundancy, ha.rri, sabotage).state_sync
+        on = switches(topo.redundancy, ha.rri, sabotage)
+        stateful = on.state_sync
+        # replay-state sync continues the same CHILD_SAs: a restarted node is resynced from the cached
+        # CHILD_ADD messages (strongswan-ha-resync.patch), not by rekeying them
+        resync_rekey = not (on.sequence_continuity and ha.sequence_continuity == "replay-sync")
         groups = [
             {
                 "network": i.network,
@@ -90,7 +94,8 @@ def render_lab(
         strongswan_ctx = ctx | {
             "libipsec": libipsec,
             "easyvpn": bool(topo.easyvpn),
-            "ha": {"local": sync["local"], "remote": sync["remote"], "pools": ez_pools} if stateful else None,
+            "ha": {"local": sync["local"], "remote": sync["remote"], "pools": ez_pools,
+                   "resync_rekey": resync_rekey} if stateful else None,
         }
         peer_address = topo.peer_ike_address(next(iter(topo.peers))) if topo.peers else "%any"
         nodes[name] = NodeConfig(

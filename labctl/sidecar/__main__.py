@@ -85,6 +85,7 @@ class Sidecar:
         intervals = replay.Intervals(config.replay_interval.inbound, config.replay_interval.outbound)
         self.replay_sender, self.replay_store = replay.Sender(intervals), replay.Store(intervals)
         self.replay_error: str | None = None
+        self.charon_started = time.monotonic()  # a replay table older than this charon is not continued
 
     # ------------------------------------------------------------------ executing the policy's commands
     def execute(self, commands: list[Command]) -> None:
@@ -125,7 +126,7 @@ class Sidecar:
             self.policy.forget_sas()
             self.write_status()  # the restart below blocks the loop: nobody may read "active" from us meanwhile
             self.charon.start()
-            self.policy.forget_sas()
+            self.charon_fresh()
         return []
 
     async def do_slow(self, command: Command) -> list[Command]:
@@ -147,7 +148,7 @@ class Sidecar:
                 await asyncio.to_thread(self.charon.kill)
                 self.policy.forget_sas()
                 await asyncio.to_thread(self.charon.start)
-                self.policy.forget_sas()
+                self.charon_fresh()
             finally:
                 self.policy.reload_finished()
         return []
@@ -213,6 +214,11 @@ class Sidecar:
             await self.run_commands(self.policy.on_sas(sas, time.monotonic(), self.charon.running, generation))
             await asyncio.sleep(policy.SA_POLL)
 
+    def charon_fresh(self) -> None:
+        """charon was just (re)started: forget its SAs, and its replay state is not continued yet."""
+        self.policy.forget_sas()
+        self.charon_started = time.monotonic()
+
     def replay_round(self, local: list[replay.SaSeq]) -> list[tuple[replay.SaSeq, int]]:
         """Given charon's sequence state: forward it when Active (on the loop thread, like every channel
         send: the channel numbers its messages), and return the raises the synced table asks for."""
@@ -222,6 +228,7 @@ class Sidecar:
                 self.channel.send({"replay": [sa.wire() for sa in table]})
         else:
             self.replay_sender.reset()
+            self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
         return self.replay_store.raises(local)
 
     def replay_failed(self, error: replay.ReplayUnavailable | None) -> None:
@@ -248,6 +255,7 @@ class Sidecar:
                 await asyncio.to_thread(replay.set_many, self.replay_round(local))
                 self.replay_failed(None)
             except replay.ReplayUnavailable as e:
+                self.policy.replay_ready = False
                 self.replay_failed(e)
             await asyncio.sleep(replay.POLL)
 
@@ -265,6 +273,7 @@ class Sidecar:
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
         self.charon.start()
+        self.charon_started = time.monotonic()
         self.execute(self.policy.on_start())
         grace = policy.startup_grace(self.config.ha_plugin, self.config.hsrp.hold_ms)
         if grace > 0:

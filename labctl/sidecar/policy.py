@@ -273,6 +273,8 @@ class SsoPolicy:
         self.dedup_done = False  # duplicate-SA resync already done in this standby period
         self.cold_since: float | None = None
         self.last_bulk_resync: float | None = None
+        # replay-state sync: the Active's sequence table is continued here (the sidecar tells, each poll)
+        self.replay_ready = config.sequence_continuity != "replay-sync"
 
     @property
     def ha_plugin(self) -> bool:
@@ -340,9 +342,12 @@ class SsoPolicy:
 
     # ------------------------------------------------------------------ outcomes of commands
     def forget_sas(self) -> None:
-        """A (re)started charon knows nothing yet: never judge HOT from the previous charon's SAs."""
+        """A (re)started charon knows nothing yet: never judge HOT from the previous charon's SAs (nor from
+        the replay state it had)."""
         self.sas = []
         self.sas_generation += 1
+        if self.config.sequence_continuity == "replay-sync":
+            self.replay_ready = False
 
     def reload_finished(self) -> None:
         self.reloading = False
@@ -387,6 +392,8 @@ class SsoPolicy:
         state = derive_state(self.role, self.ha_plugin, charon_running, self.sas, self.fresh_peer(now))
         if state is Redundancy.STANDBY_HOT and duplicated(self.sas) and not self.dedup_done:
             state = Redundancy.STANDBY_COLD  # the bulk resync that clears the copies is about to reload charon
+        if state is Redundancy.STANDBY_HOT and not self.replay_ready:
+            state = Redundancy.STANDBY_COLD  # a takeover now would restart ESP sequence numbers: not HOT yet
         out: list[Command] = []
         if state is not self.redundancy:
             out.append(Event(EVENT_REDUNDANCY, f"my state {self.redundancy.label} -> {state.label}"))

@@ -157,6 +157,12 @@ class Store:
         self.raised += len(out)
         return out
 
+    def ready(self, local: list[SaSeq], since: float) -> bool:
+        """Whether a takeover here would continue the Active's sequence state: a table heard since `since`
+        (this charon's start: an older table may be an interval or more behind) and every SA in it held
+        locally (a standby that takes over before would restart those SAs at sequence number 1)."""
+        return self.received is not None and self.received >= since and set(self.table) <= {sa.key for sa in local}
+
     def summary(self) -> Mapping[str, object]:
         """For the status file (`show crypto ha`), rewritten every sidecar tick: the table's first
         :data:`STATUS_ENTRIES` SAs only."""

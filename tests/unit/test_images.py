@@ -17,7 +17,7 @@ from labctl.runtime.docker import images
 
 SIDECAR = ["labctl/sidecar/__init__.py", "labctl/sidecar/hsrp/__init__.py", "labctl/sidecar/hsrp/fsm.py"]
 # the node image's build stage: strongSwan's libipsec rebuilt with labctl's patch (replay-state sync)
-STRONGSWAN = ["strongswan-build.sh", "strongswan-replay.patch"]
+STRONGSWAN = ["strongswan-build.sh", "strongswan-ha-resync.patch", "strongswan-replay.patch"]
 
 
 @pytest.fixture

@@ -96,6 +96,7 @@ def standby(cfg: SidecarConfig | None = None, now: float = 0.0) -> SsoPolicy:
 
 def hot(cfg: SidecarConfig | None = None, now: float = 0.0) -> SsoPolicy:
     pol = standby(cfg, now)
+    pol.replay_ready = True  # the sidecar says so once a replay table is continued (replay-sync)
     pol.on_peer_report(ACTIVE_REPORT, now)
     pol.on_sas(MINE, now, True, pol.sas_generation)
     assert pol.redundancy is Redundancy.STANDBY_HOT
@@ -583,3 +584,30 @@ def test_remote_peer_routes_written_after_losing_active_are_withdrawn_again() ->
     assert pol.routes_withdrawn() == [Event("rri", "withdrew 10.2.0.0/24")]
     assert pol.routes_installed(sync, ["10.2.0.0/24", "10.33.0.2"]) == [WithdrawRoutes()]
     assert pol.rri_routes == []
+
+
+def test_replay_sync_standby_is_not_hot_until_the_replay_table_is_continued() -> None:
+    """A standby holding every SA but not yet the Active's ESP sequence state would restart the SAs at
+    sequence number 1 if it took over (or preempted): COLD, so HSRP does not preempt, until the sidecar
+    reports the table continued; a charon restart takes that back."""
+    cfg = config(sequence_continuity="replay-sync")
+    pol = standby(cfg)
+    assert pol.replay_ready is False
+    pol.on_peer_report(ACTIVE_REPORT, 0.0)
+    pol.on_sas(MINE, 0.0, True, pol.sas_generation)
+    assert pol.redundancy is Redundancy.STANDBY_COLD and not pol.preempt_allowed()
+    pol.replay_ready = True
+    pol.on_sas(MINE, 0.5, True, pol.sas_generation)
+    assert pol.redundancy is Redundancy.STANDBY_HOT and pol.preempt_allowed()
+    pol.forget_sas()  # charon restarted
+    assert pol.replay_ready is False
+    pol.on_sas(MINE, 1.0, True, pol.sas_generation)
+    assert pol.redundancy is Redundancy.STANDBY_COLD
+
+
+def test_rekey_continuity_needs_no_replay_table_for_hot() -> None:
+    pol = standby(config(sequence_continuity="rekey"))
+    pol.forget_sas()
+    pol.on_peer_report(ACTIVE_REPORT, 0.0)
+    pol.on_sas(MINE, 0.0, True, pol.sas_generation)
+    assert pol.redundancy is Redundancy.STANDBY_HOT

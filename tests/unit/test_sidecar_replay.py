@@ -144,3 +144,16 @@ def test_a_table_is_at_most_one_datagram() -> None:
     assert table is not None and len(table) == replay.MAX_ENTRIES
     assert replay.wire_problem([sa.wire() for sa in table]) is None
     assert len(json.dumps({"replay": [sa.wire() for sa in table]})) < 65000  # what sendto can carry
+
+
+def test_store_is_ready_only_with_a_table_heard_since_charon_started_and_every_sa_held() -> None:
+    store = Store(Intervals(1000, 10000))
+    out_sa, in_sa = SaSeq("c1a2b3d4", "10.0.0.2", False, 500), SaSeq("0a0b0c0d", "10.0.0.1", True, 400)
+    assert not store.ready([out_sa, in_sa], since=0.0)  # nothing heard yet
+    store.on_table([out_sa, in_sa], now=5.0)
+    assert store.ready([out_sa, in_sa], since=4.0)
+    assert not store.ready([out_sa, in_sa], since=6.0)  # the table predates this charon
+    assert not store.ready([out_sa], since=4.0)  # an SA of the table is not held here yet
+    assert store.ready([out_sa, in_sa, SaSeq("deadbeef", "10.0.0.2", False, 1)], since=4.0)  # extra local: fine
+    store.on_table([], now=7.0)
+    assert store.ready([], since=6.0)  # an Active with no SAs: nothing to continue

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Build stage of labctl/node: Debian's own strongswan source package (bookworm main, the release of the
-# binaries in the image) with strongswan-replay.patch, building only libipsec and the kernel-libipsec
-# plugin (libstrongswan only to link them). The results land in /out with the paths of Debian's binary
+# binaries in the image) with strongswan-replay.patch and strongswan-ha-resync.patch, building only libipsec, the
+# kernel-libipsec plugin and the ha plugin (libstrongswan only to link them). The results land in /out with the paths of Debian's binary
 # package, which the final stage copies over. About 3-4 minutes on 2 cores; Docker caches the stage
 # until this script or the patch changes.
 set -eu
@@ -26,6 +26,7 @@ mkdir -p /build && cd /build
 retry apt-get -q -o Acquire::Retries=3 source strongswan
 cd strongswan-5.9.8
 patch -p1 < /tmp/strongswan-replay.patch
+patch -p1 < /tmp/strongswan-ha-resync.patch
 # Debian's CONFIGUREARGS (debian/rules) without the plugins needing extra -dev packages (curl, ldap, gcrypt,
 # tss2, pam, nm, systemd, connmark/forecast): plugins only; what shapes the structures the two rebuilt
 # objects see (mediation's fields in daemon_t, ikev1/ikev2, the paths) is as Debian builds it
@@ -41,11 +42,15 @@ patch -p1 < /tmp/strongswan-replay.patch
 make -s -j2 -C src/libstrongswan libstrongswan.la > /dev/null  # the library only, none of its plugins
 make -s -j2 -C src/libipsec > /dev/null
 make -s -j2 -C src/libcharon/plugins/kernel_libipsec > /dev/null
+make -s -j2 -C src/libcharon/plugins/ha > /dev/null
 # quiet (libtool echoes every compile; warnings and errors still show); install (libtool relinks with Debian's RUNPATH /usr/lib/ipsec), then keep only the two objects
 make -s -C src/libipsec install DESTDIR=/build/inst > /dev/null
 make -s -C src/libcharon/plugins/kernel_libipsec install DESTDIR=/build/inst > /dev/null
+make -s -C src/libcharon/plugins/ha install DESTDIR=/build/inst > /dev/null
 mkdir -p /out/usr/lib/ipsec/plugins
 cp /build/inst/usr/lib/ipsec/libipsec.so.0.0.0 /out/usr/lib/ipsec/
-cp /build/inst/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so /out/usr/lib/ipsec/plugins/
-strip --strip-unneeded /out/usr/lib/ipsec/libipsec.so.0.0.0 /out/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so
+cp /build/inst/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so /build/inst/usr/lib/ipsec/plugins/libstrongswan-ha.so \
+   /out/usr/lib/ipsec/plugins/
+strip --strip-unneeded /out/usr/lib/ipsec/libipsec.so.0.0.0 /out/usr/lib/ipsec/plugins/libstrongswan-kernel-libipsec.so \
+   /out/usr/lib/ipsec/plugins/libstrongswan-ha.so
 dpkg-parsechangelog -S Version > /out/usr/lib/ipsec/labctl-replay-patch.version
