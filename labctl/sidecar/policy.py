@@ -274,7 +274,7 @@ class SsoPolicy:
         self.cold_since: float | None = None
         self.last_bulk_resync: float | None = None
         # replay-state sync: the Active's sequence table is continued here (the sidecar tells, each poll)
-        self.replay_ready = config.sequence_continuity != "replay-sync"
+        self.replay_ready = not config.replay_sync
 
     @property
     def ha_plugin(self) -> bool:
@@ -346,8 +346,7 @@ class SsoPolicy:
         the replay state it had)."""
         self.sas = []
         self.sas_generation += 1
-        if self.config.sequence_continuity == "replay-sync":
-            self.replay_ready = False
+        self.replay_ready = not self.config.replay_sync
 
     def reload_finished(self) -> None:
         self.reloading = False

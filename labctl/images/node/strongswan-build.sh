@@ -43,7 +43,7 @@ make -s -j2 -C src/libstrongswan libstrongswan.la > /dev/null  # the library onl
 make -s -j2 -C src/libipsec > /dev/null
 make -s -j2 -C src/libcharon/plugins/kernel_libipsec > /dev/null
 make -s -j2 -C src/libcharon/plugins/ha > /dev/null
-# quiet (libtool echoes every compile; warnings and errors still show); install (libtool relinks with Debian's RUNPATH /usr/lib/ipsec), then keep only the two objects
+# quiet (libtool echoes every compile; warnings and errors still show); install (libtool relinks with Debian's RUNPATH /usr/lib/ipsec), then keep only the three objects
 make -s -C src/libipsec install DESTDIR=/build/inst > /dev/null
 make -s -C src/libcharon/plugins/kernel_libipsec install DESTDIR=/build/inst > /dev/null
 make -s -C src/libcharon/plugins/ha install DESTDIR=/build/inst > /dev/null
