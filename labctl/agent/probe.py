@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 from array import array
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 PORT = 47800
@@ -31,6 +31,7 @@ OUTAGE_RUN_MS = 100.0  # a run of lost packets this long (send times) is an outa
 HEADER = struct.Struct("!8sQd")  # run id, sequence number, sender monotonic send time
 PAYLOAD_SIZE = 64
 MAX_BATCH = 64  # packets sent in one go when the pacer is late; beyond that the schedule slips
+MAX_HOLES = 24  # loss runs a report lists (the largest ones)
 GRACE = 0.5  # seconds the receiver keeps listening after its own sender stopped (in-flight packets)
 
 
@@ -65,6 +66,9 @@ class DirectionStats:
     first_seq: int | None = None  # lowest sequence number received, and its send time
     first_seq_sent: float | None = None
     last_seq_sent: float | None = None  # send time of max_seq
+    # every run of lost sequence numbers as [send time before it, send time after it, packets lost], the
+    # MAX_HOLES largest in time order: where the loss fell, to set beside the gateways' events
+    holes: list[list[float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -119,12 +123,15 @@ def sequence_holes(stats: DirectionStats, seqs: list[int] | array, send_times: l
     stats.first_seq, stats.first_seq_sent = order[0], sent_at[order[0]]
     stats.last_seq_sent = sent_at[order[-1]]
     best: tuple[float, int, int] | None = None  # (ms, index before the hole, index after)
+    holes: list[list[float]] = []
     for index in range(1, len(order)):
         before, after = order[index - 1], order[index]
         if after > before + 1:
             ms = (sent_at[after] - sent_at[before]) * 1000.0
+            holes.append([sent_at[before], sent_at[after], after - before - 1])
             if best is None or ms > best[0]:
                 best = (ms, index - 1, index)
+    stats.holes = sorted(sorted(holes, key=lambda h: -h[2])[:MAX_HOLES])
     if best is None:
         stats.missing_before_hole = stats.missing
         return

@@ -47,6 +47,9 @@ class DirectionResult:
     lost_in_outage: int = 0  # lost inside the outage window
     lost_after: int = 0  # lost after it: a steady loss once traffic flows again
     sent_after: int = 0  # sent after the outage window (the base of the post-outage loss rate)
+    # where the loss fell: the largest runs of lost packets, {"at": wall time (controller clock) of the last
+    # packet through before the run, "ms": send-time span of the run, "lost": packets}, in time order
+    loss_runs: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def after_loss_percent(self) -> float:
@@ -132,6 +135,9 @@ def direction(name: str, sender: dict[str, Any], receiver: dict[str, Any]) -> Di
     else:
         gap_ms, gap_start, offset = arrival_ms, arrival_start, float(receiver.get("wall_offset") or 0.0)
     split = seq or SeqOutage(0.0, None, 0, lost, 0, 0)  # an older agent: no split, loss not judged
+    send_offset = float(sender.get("wall_offset") or 0.0)
+    runs = [{"at": round(start + send_offset, 3), "ms": round((end - start) * 1000.0, 1), "lost": int(count)}
+            for start, end, count in got.get("holes", [])]
     return DirectionResult(
         name=name,
         sent=int(sender["sent"]),
@@ -150,6 +156,7 @@ def direction(name: str, sender: dict[str, Any], receiver: dict[str, Any]) -> Di
         lost_in_outage=split.inside,
         lost_after=split.after,
         sent_after=split.sent_after,
+        loss_runs=runs,
     )
 
 

@@ -53,7 +53,8 @@ def up(
 ) -> UpResult:
     """Bring a topology up and return only when the tunnel passes traffic (or raise naming the stage).
 
-    `timeout` counts beyond the topology's own start delay (`standby delay reload`: the seeds wait 2 minutes
+    `timeout` counts from the moment the images are there (building them can take minutes) and beyond the
+    topology's own start delay (`standby delay reload`: the seeds wait 2 minutes
     for a first Active). `creating` is held while containers are created and started, the heavy part (the
     matrix keeps other cells' measurements out of it), not while the lab settles."""
     for name in sabotage:
@@ -65,6 +66,7 @@ def up(
     engine = engine or connect()
     engine.check_privileges()
     engine.ensure_images(lambda kind, msg: progress(f"image {kind}: {msg}"))
+    images_done = time.monotonic()  # the readiness timeout counts from here: a rebuild is no lab failing to start
     topo = load(path, engine.host_networks(), overrides)  # the engine host's routes (the helper needs the image)
     topology_file = str(find_topology(path).resolve())
     key = None
@@ -76,7 +78,7 @@ def up(
                   {labels.SSO_KEY: key} if key else None)
     result = UpResult(topo.name, 0.0)
     result.stages["containers"] = time.monotonic() - started
-    deadline = started + timeout + topo.first_active_ms / 1000.0
+    deadline = images_done + timeout + topo.first_active_ms / 1000.0
     wait_ready(RunningLab(topo, sabotage, engine.lab(topo.name)), deadline, progress, result.stages, started)
     result.seconds = time.monotonic() - started
     return result

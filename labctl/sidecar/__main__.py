@@ -221,14 +221,17 @@ class Sidecar:
 
     def replay_round(self, local: list[replay.SaSeq]) -> list[tuple[replay.SaSeq, int]]:
         """Given charon's sequence state: forward it when Active (on the loop thread, like every channel
-        send: the channel numbers its messages), and return the raises the synced table asks for."""
+        send: the channel numbers its messages); as a standby, return the raises the synced table asks for.
+        An Active's own numbers lead: a table from a peer that is Active too (the moment of a preempt, when
+        the new Active holds the VIPs before the old one has heard its Coup) must not push them 2 intervals
+        ahead, or the peer would take those packets and drop the new Active's as replays."""
         if self.policy.role == contract.ROLE_ACTIVE:
             table = self.replay_sender.observe(local, time.monotonic())
             if table is not None:
                 self.channel.send({"replay": [sa.wire() for sa in table]})
-        else:
-            self.replay_sender.reset()
-            self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
+            return []
+        self.replay_sender.reset()
+        self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
         return self.replay_store.raises(local)
 
     def replay_failed(self, error: replay.ReplayUnavailable | None) -> None:
@@ -238,9 +241,10 @@ class Sidecar:
         self.replay_error = None if error is None else str(error)
 
     def sync_replay(self) -> int:
-        """One blocking replay-state round (a few ms, at takeover); returns the SAs raised."""
+        """At takeover (already Active): continue the table the old Active sent, once, blocking (a few ms);
+        returns the SAs raised."""
         try:
-            raised = replay.set_many(self.replay_round(replay.get()))
+            raised = replay.set_many(self.replay_store.raises(replay.get()))
         except replay.ReplayUnavailable as e:
             self.replay_failed(e)
             return 0

@@ -50,6 +50,7 @@ class Lan:
         self.now = 0.0
         self.nodes: dict[str, Node] = {}
         self.wire: list[tuple[float, str, HsrpPacket]] = []
+        self.log: list[tuple[str, Action]] = []  # every action, in the order the nodes emitted them
 
     def add(self, name: str, groups: dict[str, tuple[str, GroupConfig]], segment_of=None) -> Node:
         """groups: ifname -> (my_ip, config).  Segment name defaults to the ifname."""
@@ -70,6 +71,7 @@ class Lan:
         queue: deque[tuple[Node, Action]] = deque((node, a) for a in actions)
         while queue:
             src, act = queue.popleft()
+            self.log.append((src.name, act))
             if isinstance(act, StateChanged):
                 src.changes.append(act)
             elif isinstance(act, ClaimVip):
@@ -345,6 +347,47 @@ def test_preempt_with_coup_from_higher_priority_router():
     assert a_last.old == State.ACTIVE and "Coup" in a_last.reason
     lan.advance(15.0)
     assert (state(a), state(b)) == (State.STANDBY, State.ACTIVE)
+
+
+def test_a_preempting_router_claims_the_vip_before_its_coup_leaves():
+    """Make before break: the VIP (address and gratuitous ARP) is the new Active's before the Coup makes the
+    old one release it, so hosts never point at a router that no longer forwards."""
+    lan = Lan()
+    a = lan.single("A", "192.0.2.1", cfg(priority=100))
+    b = lan.single("B", "192.0.2.2", cfg(priority=200, preempt=True))
+    lan.start(a)
+    lan.run_until(20.0)
+    lan.start(b)
+    lan.advance(3.0)
+    mine = [act for name, act in lan.log if name == "B"]
+    claim = next(i for i, act in enumerate(mine) if isinstance(act, ClaimVip))
+    coup = next(i for i, act in enumerate(mine) if isinstance(act, Send) and act.packet.opcode == Opcode.COUP)
+    assert claim < coup
+    assert isinstance(mine[claim - 1], StateChanged) and mine[claim - 1].new == State.ACTIVE
+
+
+def test_a_pair_preempts_with_every_vip_claimed_before_any_packet():
+    """Both groups of a dual-interface node: the inside VIP is announced before the outside group's Coup
+    (which makes the old Active resign the inside group too)."""
+    lan = Lan()
+    a = lan.add("A", {"out": ("192.0.2.1", cfg(priority=100)),
+                      "in": ("10.1.0.1", cfg(group=2, virtual_ip=VIP_IN, priority=100))})
+    b = lan.add("B", {"out": ("192.0.2.2", cfg(priority=200, preempt=True)),
+                      "in": ("10.1.0.2", cfg(group=2, virtual_ip=VIP_IN, priority=200, preempt=True))})
+    hot = False
+    b.router.preempt_allowed = lambda: hot  # SSO: B is a standby that may not preempt until it is HOT
+    lan.start(a)
+    lan.run_until(20.0)
+    lan.start(b)
+    lan.advance(20.0)
+    assert b.router.role == "standby" and a.vips == {VIP_OUT, VIP_IN}
+    hot = True
+    lan.advance(5.0)
+    assert b.vips == {VIP_OUT, VIP_IN} and a.vips == set()
+    mine = [act for name, act in lan.log if name == "B"]
+    claims = [i for i, act in enumerate(mine) if isinstance(act, ClaimVip)]
+    first_coup = next(i for i, act in enumerate(mine) if isinstance(act, Send) and act.packet.opcode == Opcode.COUP)
+    assert len(claims) == 2 and max(claims) < first_coup
 
 
 def test_preempt_delay():

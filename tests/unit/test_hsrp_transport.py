@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from labctl.sidecar.hsrp import transport
-from labctl.sidecar.hsrp.fsm import ClaimVip, GroupConfig, HsrpGroup, HsrpRouter, ReleaseVip, StateChanged
-from labctl.sidecar.hsrp.packet import State
+from labctl.sidecar.hsrp.fsm import ClaimVip, GroupConfig, HsrpGroup, HsrpRouter, ReleaseVip, Send, StateChanged
+from labctl.sidecar.hsrp.packet import HsrpPacket, Opcode, State
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -69,8 +69,13 @@ def test_driver_executes_actions_and_reports_them(monkeypatch):
     async def fake_garp(ifname, ip):
         cmds.append(["garp", ifname, ip])
 
+    def fake_claim(ifname, ip, prefixlen):
+        cmds.append(["claim", ifname, f"{ip}/{prefixlen}"])
+        return True
+
     monkeypatch.setattr(transport, "_run", fake_run)
     monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
+    monkeypatch.setattr(transport, "claim_vip", fake_claim)
 
     class FakeEndpoint(transport.HsrpEndpoint):
         def open(self, loop, on_packet):
@@ -82,9 +87,9 @@ def test_driver_executes_actions_and_reports_them(monkeypatch):
         def close(self):
             self.sock = None
 
-    cfg = GroupConfig(group=1, name="out", virtual_ip="192.0.2.100", hello_ms=20, hold_ms=60)
-    router = HsrpRouter([("eth0", HsrpGroup(cfg, "192.0.2.1"))])
-    ep = FakeEndpoint("eth0", "192.0.2.1", 2, prefixlen=24)
+    cfg = GroupConfig(group=1, name="out", virtual_ip="198.51.100.100", hello_ms=20, hold_ms=60)
+    router = HsrpRouter([("eth0", HsrpGroup(cfg, "198.51.100.1"))])
+    ep = FakeEndpoint("eth0", "198.51.100.1", 2, prefixlen=24)
     seen = []
 
     async def main():
@@ -105,10 +110,56 @@ def test_driver_executes_actions_and_reports_them(monkeypatch):
     assert news == [State.LISTEN, State.SPEAK, State.ACTIVE, State.INITIAL]
     assert any(isinstance(a, ClaimVip) and a.ifname == "eth0" for a in seen)
     assert isinstance([a for a in seen if not isinstance(a, StateChanged)][-1], ReleaseVip)
-    assert cmds[0] == ["ip", "addr", "replace", "192.0.2.100/24", "dev", "eth0"]
-    assert ["garp", "eth0", "192.0.2.100"] in cmds
-    assert cmds[-1] == ["ip", "addr", "del", "192.0.2.100/24", "dev", "eth0"]
+    assert cmds[0] == ["claim", "eth0", "198.51.100.100/24"]  # at once, in the event that made us Active
+    assert ["garp", "eth0", "198.51.100.100"] in cmds  # the repeated announcement
+    assert cmds[-1] == ["ip", "addr", "del", "198.51.100.100/24", "dev", "eth0"]
     assert ep.sent[-1].opcode.name == "RESIGN"
+
+
+def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(monkeypatch):
+    """A claim is applied in the event that made the node Active, before the packets after it in the
+    batch (the Coup); a release still queued when a later claim came is dropped, not applied after it."""
+    log: list[tuple[str, ...]] = []
+
+    async def fake_run(cmd):
+        log.append(("ip", *cmd[2:4]))
+        return 0, ""
+
+    async def fake_garp(ifname, ip):
+        log.append(("arping", ip))
+
+    def fake_claim(ifname, ip, prefixlen):
+        log.append(("claim", ip))
+        return True
+
+    monkeypatch.setattr(transport, "_run", fake_run)
+    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
+    monkeypatch.setattr(transport, "claim_vip", fake_claim)
+
+    class FakeEndpoint(transport.HsrpEndpoint):
+        def send(self, packet):
+            log.append(("send", packet.opcode.name))
+
+    ep = FakeEndpoint("eth0", "198.51.100.1", 2, prefixlen=24)
+    ep.sock = object()
+    cfg = GroupConfig(group=1, name="out", virtual_ip="198.51.100.100")
+    router = HsrpRouter([("eth0", HsrpGroup(cfg, "198.51.100.1"))])
+    coup = HsrpPacket(version=2, opcode=Opcode.COUP, state=State.ACTIVE, group=1, priority=100, hellotime_ms=3000,
+                      holdtime_ms=10000, virtual_ip="198.51.100.100")
+
+    async def scenario() -> None:
+        driver = transport.HsrpDriver(router, [ep])
+        worker = asyncio.create_task(driver._vip_worker())
+        driver.execute([ClaimVip("198.51.100.100", "eth0"), Send(coup, "eth0")])
+        driver.execute([ReleaseVip("198.51.100.100", "eth0"), ClaimVip("198.51.100.100", "eth0")])
+        await asyncio.sleep(0.05)
+        driver._vip_queue.put_nowait(None)
+        await worker
+
+    asyncio.run(scenario())
+    assert log[:2] == [("claim", "198.51.100.100"), ("send", "COUP")]
+    assert ("ip", "del", "198.51.100.100/24") not in log  # the release was overtaken by the second claim
+    assert log.count(("claim", "198.51.100.100")) == 2
 
 
 # --------------------------------------------------------------------------- real namespaces

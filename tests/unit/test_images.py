@@ -240,6 +240,19 @@ def test_old_versions_beyond_the_newest_few_are_pruned(fake: FakeClient, root: P
     assert versions[0] in fake.images.removed and versions[-1] not in fake.images.removed
 
 
+def test_the_strongswan_build_stage_is_kept_as_the_cache(fake: FakeClient, root: Path) -> None:
+    """The node image's build stage ends in an untagged image carrying the base's labels; an untagged node
+    image is a superseded version. Only the latter goes (the former made every sidecar change recompile)."""
+    images.ensure_images(fake, root=root)
+    stage = FakeImage("sha256:stage", "base", "whatever")
+    stale = FakeImage("sha256:stale", "node", "old")
+    fake.images.all[stage.id] = stage
+    fake.images.all[stale.id] = stale
+    (root / "labctl/sidecar/hsrp/fsm.py").write_text("# changed\n")
+    images.ensure_images(fake, root=root)
+    assert stale.id in fake.images.removed and stage.id not in fake.images.removed
+
+
 def test_versions_made_today_are_kept_whatever_their_number(fake: FakeClient, root: Path) -> None:
     """Another checkout's matrix may be between two cells: an image of the last day is never pruned."""
     fresh = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())

@@ -174,3 +174,26 @@ def test_a_bad_config_stops_the_sidecar_with_the_key_named(tmp_path: Path, monke
     monkeypatch.setattr(main_mod.sys, "argv", ["sidecar", str(path)])
     with pytest.raises(SystemExit, match=r"labctl sidecar: .*missing key hsrp\.hello_ms"):
         main_mod.main()
+
+
+def test_an_active_forwards_its_table_and_never_raises_from_the_peers(sidecar: Any,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """While Active (also in the instant of a preempt, when both are), the peer's table does not push our
+    outbound numbers ahead; as a standby it does, and at takeover the stored table is continued once."""
+    from labctl.sidecar import replay
+
+    car, _log = sidecar
+    sent: list[Any] = []
+    monkeypatch.setattr(car.channel, "send", sent.append)
+    mine = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 500)]
+    car.replay_store.on_table([replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 20000)], 1.0)
+    car.policy.role = contract.ROLE_ACTIVE
+    assert car.replay_round(mine) == []
+    assert sent and sent[0]["replay"] == [["c1a2b3c4", "198.51.100.50", "out", 500]]
+    car.policy.role = contract.ROLE_STANDBY
+    assert car.replay_round(mine) == [(mine[0], 30000)]  # the synced value + the outbound interval
+    applied: list[Any] = []
+    monkeypatch.setattr(replay, "get", lambda: mine)
+    monkeypatch.setattr(replay, "set_many", lambda raises: applied.extend(raises) or len(raises))
+    car.policy.role = contract.ROLE_ACTIVE
+    assert car.sync_replay() == 1 and applied == [(mine[0], 30000)]

@@ -313,7 +313,11 @@ def _children_first(found: list[Image]) -> list[Image]:
 def _prune_superseded(client: docker.DockerClient, current: set[str], now: float | None = None) -> None:
     """Remove untagged labctl images and, per kind, versions beyond the KEEP_VERSIONS newest that are over
     KEEP_RECENT_S old, unless a container (or an image built on them) still uses them; `current` stays."""
-    superseded = client.images.list(filters={"label": labels.IMAGE_KIND, "dangling": True})
+    # an untagged image labelled `base` is no superseded version (every base keeps its content tag): it is the
+    # last layer of the node image's strongSwan build stage, which inherits the base's labels. It is the
+    # build cache: pruning it made every sidecar change recompile strongSwan (minutes)
+    superseded = [image for image in client.images.list(filters={"label": labels.IMAGE_KIND, "dangling": True})
+                  if image.labels.get(labels.IMAGE_KIND) != "base"]
     cutoff = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime((now or time.time()) - KEEP_RECENT_S))
     for kind in KINDS:
         versions = client.images.list(filters={"label": f"{labels.IMAGE_KIND}={kind}"})

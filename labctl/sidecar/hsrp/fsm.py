@@ -649,9 +649,11 @@ class HsrpGroup:
         self._active = None
         self._active_at = None
         self._disarm_preempt()
+        # make before break: the VIP is ours (address up, gratuitous ARP out) before the Coup tells the old
+        # Active to let go, so hosts move to us while it still forwards: a preempt loses (almost) nothing
+        out.append(ClaimVip(self._vip))
         if coup:
             out.append(self._send(Opcode.COUP))
-        out.append(ClaimVip(self._vip))
         out.append(self._send(Opcode.HELLO))
         self._hello_at = now + self.config.hello_ms / 1000
         return out
@@ -794,7 +796,7 @@ class HsrpRouter:
         for (ifn, _), grp in self._groups.items():
             if ifname is None or ifn == ifname:
                 out += self._tag(ifn, fn(grp))
-        return out + self._sync(now, out)
+        return claims_first(out + self._sync(now, out))
 
     def _tag(self, ifname: str, actions: list[Action]) -> list[Action]:
         return [replace(a, ifname=ifname) for a in actions]
@@ -822,3 +824,12 @@ class HsrpRouter:
             out += new
             pending = new
         return out
+
+
+def claims_first(actions: list[Action]) -> list[Action]:
+    """Make before break across groups: when this node takes VIPs, every claim of the batch (each group's,
+    the inside one too) comes before any packet of it, so no Coup or Active Hello makes the old Active let
+    go of one interface before this node holds and has announced the VIPs of all of them."""
+    if not any(isinstance(a, ClaimVip) for a in actions):
+        return actions
+    return [a for a in actions if not isinstance(a, Send)] + [a for a in actions if isinstance(a, Send)]

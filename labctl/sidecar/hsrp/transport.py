@@ -197,6 +197,19 @@ def gratuitous_arp(ifname: str, ip: str) -> None:
         log.warning("gratuitous ARP for %s on %s failed: %s", ip, ifname, e)
 
 
+def claim_vip(ifname: str, ip: str, prefixlen: int) -> bool:
+    """Add the VIP and announce it at once (raw gratuitous ARP, no subprocess): blocking, a few ms. Hosts
+    update their ARP caches from these frames, so they must leave before a Coup makes the old Active let go.
+    Returns whether the address is up."""
+    if not add_vip(ifname, ip, prefixlen):
+        return False
+    try:
+        _garp_raw(ifname, ip)
+    except OSError as e:  # no CAP_NET_RAW: the arping repeat (queued by the driver) still announces it
+        log.warning("gratuitous ARP for %s on %s failed: %s", ip, ifname, e)
+    return True
+
+
 async def _gratuitous_arp_async(ifname: str, ip: str) -> None:
     cmd = _arping_cmd(ifname, ip)
     if cmd is None:
@@ -220,11 +233,13 @@ async def _run(cmd: list[str]) -> tuple[int, str]:
 class HsrpDriver:
     """Runs one :class:`HsrpRouter` on real sockets: packets and timers in, actions out.
 
-    Sends happen synchronously inside the event that caused them.  VIP
-    add/remove runs on one worker task so a Claim and a following Release are
-    applied in order without blocking the loop; gratuitous ARP is fire and
-    forget.  *on_action* sees every action (after the built-in handling); it may
-    be a plain function or a coroutine function (then run as a task).
+    Sends happen synchronously inside the event that caused them, and so
+    does a VIP claim (address and a first gratuitous ARP, before the Coup
+    that follows it: make before break); VIP removal runs on one worker task
+    without blocking the loop, and a removal a later claim overtook is
+    skipped.  The repeated gratuitous ARP (``arping``) is fire and forget.
+    *on_action* sees every action (after the built-in handling); it may be a
+    plain function or a coroutine function (then run as a task).
     """
 
     def __init__(
@@ -243,6 +258,7 @@ class HsrpDriver:
         self.manage_vips = manage_vips
         self._wake: asyncio.Event | None = None
         self._vip_queue: asyncio.Queue[tuple[bool, str, str, int] | None] = asyncio.Queue()
+        self._vip_wanted: dict[tuple[str, str], bool] = {}  # (ifname, ip) -> claimed, as last decided
         self._tasks: set[asyncio.Task] = set()
 
     # -- inputs from other components (safe to call from the loop thread at any time)
@@ -274,7 +290,12 @@ class HsrpDriver:
             elif isinstance(act, ClaimVip | ReleaseVip) and self.manage_vips:
                 ep = self.endpoints.get(act.ifname)
                 if ep is not None and act.ip:
-                    self._vip_queue.put_nowait((isinstance(act, ClaimVip), act.ifname, act.ip, ep.prefixlen or 32))
+                    add, plen = isinstance(act, ClaimVip), ep.prefixlen or 32
+                    self._vip_wanted[(act.ifname, act.ip)] = add
+                    if add and claim_vip(act.ifname, act.ip, plen):
+                        self._spawn(_gratuitous_arp_async(act.ifname, act.ip))  # the announcement, repeated
+                    else:
+                        self._vip_queue.put_nowait((add, act.ifname, act.ip, plen))
             if self.on_action is not None:
                 try:
                     res = self.on_action(act)
@@ -288,6 +309,8 @@ class HsrpDriver:
     async def _vip_worker(self) -> None:
         while (item := await self._vip_queue.get()) is not None:
             add, ifname, ip, plen = item
+            if self._vip_wanted.get((ifname, ip), add) != add:
+                continue  # overtaken: a claim came after this release was queued (or the reverse)
             rc, err = await _run(_vip_cmd("replace" if add else "del", ifname, ip, plen))
             if rc != 0 and not (not add and "Cannot assign requested address" in err):
                 log.error("%s VIP %s/%s on %s failed: %s", "adding" if add else "removing", ip, plen, ifname, err)
