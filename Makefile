@@ -34,7 +34,7 @@ status: setup
 	$(LABCTL) status $(TOPOLOGY)
 
 test: images
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest --durations=15
 
 unit: setup
 	$(VENV)/bin/pytest -m "not docker"

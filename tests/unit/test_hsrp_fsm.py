@@ -390,6 +390,29 @@ def test_a_pair_preempts_with_every_vip_claimed_before_any_packet():
     assert len(claims) == 2 and max(claims) < first_coup
 
 
+def test_a_node_active_on_one_group_takes_the_other_despite_the_sso_gate():
+    """A start-up race under load split the pair: A (better on both) Active outside and Standby inside,
+    B Active inside. A is no standby and never becomes HOT, so the SSO gate must not keep it from preempting
+    the group it lacks (in the lab B was Standby outside: nothing else would ever end the split)."""
+    fast = {"hello_ms": 100, "hold_ms": 300, "preempt": True}
+    lan = Lan()
+    a = lan.add("A", {"out": ("192.0.2.1", cfg(priority=110, **fast)),
+                      "in": ("10.1.0.1", cfg(group=2, virtual_ip=VIP_IN, priority=110, **fast))})
+    b = lan.add("B", {"out": ("192.0.2.2", cfg(priority=100, **fast)),
+                      "in": ("10.1.0.2", cfg(group=2, virtual_ip=VIP_IN, priority=100, **fast))})
+    a.router.preempt_allowed = lambda: False  # never STANDBY HOT
+    b.links_up.discard("out")  # B's outside hellos are lost at first: A alone outside, B first inside
+    lan.start(b)
+    lan.advance(2.0)
+    lan.start(a)
+    lan.advance(5.0)
+    assert state(a, "out") == State.ACTIVE and state(a, "in", 2) == State.ACTIVE
+    assert state(b, "in", 2) != State.ACTIVE
+    b.links_up.add("out")
+    lan.advance(5.0)
+    assert a.router.role == "active" and b.router.role == "standby"
+
+
 def test_preempt_delay():
     lan = Lan()
     a = lan.single("A", "192.0.2.1", cfg(priority=100))

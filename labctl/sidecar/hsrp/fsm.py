@@ -701,7 +701,8 @@ class HsrpRouter:
        node that lost one interface therefore never attracts traffic on the
        other.  Vetoed takeovers are retried when anything changes.
     3. *Preemption gate*: on top of RFC 2281's per-group "I am better than the
-       active router" test, a group may only preempt if this node's *weakest*
+       active router" test (and the node's own gate, SSO's STANDBY HOT, which a
+       node Active on a sibling group skips), a group may only preempt if this node's *weakest*
        effective priority across all its groups is not below the weakest
        priority advertised by the peers active on those groups.  A node is as
        good as its worst interface: without this rule a node degraded on one
@@ -733,7 +734,12 @@ class HsrpRouter:
         return lambda: not any(s.is_down for s in self._groups.values() if s is not grp)
 
     def _preempt_ok(self) -> bool:
-        if not self.preempt_allowed():
+        # the SSO gate (STANDBY HOT) guards a takeover from the peer's Active role; a node already Active on a
+        # sibling group is no standby and can never become HOT: it completes its own role instead of keeping
+        # a split both nodes would hold forever (seen at start-up under load: gw1 Active outside and Standby
+        # inside, gw2 the mirror image, neither allowed to move)
+        half_active = any(g.state == State.ACTIVE for g in self._groups.values())
+        if not half_active and not self.preempt_allowed():
             return False
         mine = min(g.effective_priority for g in self._groups.values())
         peers = [p for g in self._groups.values() if (p := g.active_priority) is not None]
