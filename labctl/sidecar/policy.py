@@ -25,8 +25,8 @@ Rules, each fixed after a failure seen in the lab:
   peer a renegotiation.
 * A standby with duplicate synced IKE_SAs (the ha plugin re-pushes whole SAs and never deduplicates) is
   resynced by a charon reload once per standby period, and is not HOT until then; a standby COLD for over
-  :data:`COLD_GRACE` is resynced even before any SSO report arrived; both at most every
-  :data:`BULK_RESYNC_BACKOFF` seconds.
+  :data:`COLD_GRACE` is resynced even before any SSO report arrived, never after the Active's reports
+  stopped (a dead Active's heir keeps what it holds); both at most every :data:`BULK_RESYNC_BACKOFF` seconds.
 * charon dead: leave HSRP (the peer takes over), withdraw RRI, restart charon, rejoin as standby.
 """
 
@@ -430,7 +430,12 @@ class SsoPolicy:
         dup = duplicated(self.sas) and not self.dedup_done
         # a standby has an Active by definition: a COLD that lasts is resynced even if no SSO report came in
         # yet (a gateway restarted after a node kill once stayed COLD for a minute, without any event)
-        if self.redundancy is not Redundancy.STANDBY_COLD:
+        # ...but never while the Active is silent (it reported, and stopped): it may be dead, HSRP has not timed
+        # it out yet (hold 10 s at IOS timers), and a reload would destroy the only copy of the sessions the
+        # takeover is about to need (the seed labs re-negotiated after exactly that); nobody could answer the
+        # resync anyway. The grace starts again when it reports again.
+        silent = self.peer_seen is not None and self.fresh_peer(now) is None
+        if self.redundancy is not Redundancy.STANDBY_COLD or silent:
             self.cold_since = None
         elif self.cold_since is None:
             self.cold_since = now

@@ -435,6 +435,25 @@ def test_cold_standby_is_resynced_after_the_grace_even_without_any_sso_report() 
     assert not pol.dedup_done
 
 
+def test_a_standby_whose_active_went_silent_keeps_its_state() -> None:
+    """The Active is killed: its SSO reports stop, HSRP times it out only after the hold (10 s at IOS
+    timers). Meanwhile the standby is COLD (no fresh report) but must not reload charon: the synced SAs
+    are what the takeover needs. Once the Active reports again, a lasting COLD is resynced as before."""
+    pol = standby()
+    pol.on_peer_report(ACTIVE_REPORT, 0.0)
+    poll(pol, MINE, 0.0)
+    assert pol.redundancy is Redundancy.STANDBY_HOT
+    for t in (2.5, 5.0, 8.6, 9.9):  # COLD from 2.5 (report stale), the grace long over at 8.6
+        assert non_events(poll(pol, MINE, t)) == []
+    assert pol.redundancy is Redundancy.STANDBY_COLD and not pol.reloading
+    lacking = {**ACTIVE_REPORT, "ike": ["zz_yy"]}  # alive again, with an SA we lack: the grace starts now
+    for t in (10.0, 13.0, 16.0):
+        pol.on_peer_report(lacking, t)
+        assert non_events(poll(pol, MINE, t)) == []
+    pol.on_peer_report(lacking, 16.01)
+    assert ReloadCharon() in poll(pol, MINE, 16.01)
+
+
 def test_bulk_resyncs_back_off() -> None:
     pol = standby()
     poll(pol, [], 0.0)
@@ -456,9 +475,10 @@ def test_a_hot_spell_restarts_the_cold_grace() -> None:
     pol.on_peer_report(ACTIVE_REPORT, 3.0)
     poll(pol, MINE, 3.0)  # HOT
     assert pol.cold_since is None
-    poll(pol, [], 5.0)  # COLD again (the SA went)
-    assert non_events(poll(pol, [], 10.0)) == []  # 10 s after the first COLD, 5 s after this one
-    assert non_events(poll(pol, [], 11.0)) == []
+    for t in (5.0, 10.0, 11.0):  # COLD again (the SA went), the Active reporting all along
+        pol.on_peer_report(ACTIVE_REPORT, t)
+        assert non_events(poll(pol, [], t)) == []  # at 10: 10 s after the first COLD, 5 s after this one
+    pol.on_peer_report(ACTIVE_REPORT, 11.01)
     assert ReloadCharon() in poll(pol, [], 11.01)
 
 
