@@ -221,18 +221,24 @@ class Sidecar:
 
     def replay_round(self, local: list[replay.SaSeq]) -> list[tuple[replay.SaSeq, int]]:
         """Given charon's sequence state: forward it when Active (on the loop thread, like every channel
-        send: the channel numbers its messages); as a standby, return the raises the synced table asks for.
-        An Active's own numbers lead: a table from a peer that is Active too (the moment of a preempt, when
-        the new Active holds the VIPs before the old one has heard its Coup) must not push them 2 intervals
-        ahead, or the peer would take those packets and drop the new Active's as replays."""
+        send: the channel numbers its messages), and return the raises the stored table asks for (the new
+        Active too: an SA its charon installs late, or again, continues where the old Active left it)."""
         if self.policy.role == contract.ROLE_ACTIVE:
             table = self.replay_sender.observe(local, time.monotonic())
             if table is not None:
                 self.channel.send({"replay": [sa.wire() for sa in table]})
-            return []
-        self.replay_sender.reset()
-        self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
+        else:
+            self.replay_sender.reset()
+            self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
         return self.replay_store.raises(local)
+
+    def on_replay_table(self, sas: list[replay.SaSeq]) -> None:
+        """The peer's sequence table, kept only while we are not Active: at a preempt both nodes are Active for
+        a moment (the new one holds the VIPs before the old one has heard its Coup), and the new Active's
+        table must not push the old one's numbers two intervals ahead of its own, or the far end would take
+        the old Active's last packets and drop every later one of the new Active as a replay."""
+        if self.policy.role != contract.ROLE_ACTIVE:
+            self.replay_store.on_table(sas, time.monotonic())
 
     def replay_failed(self, error: replay.ReplayUnavailable | None) -> None:
         """Log when the replay socket stops answering (once per outage, not while charon restarts)."""
@@ -241,10 +247,9 @@ class Sidecar:
         self.replay_error = None if error is None else str(error)
 
     def sync_replay(self) -> int:
-        """At takeover (already Active): continue the table the old Active sent, once, blocking (a few ms);
-        returns the SAs raised."""
+        """One blocking replay-state round (a few ms, at takeover); returns the SAs raised."""
         try:
-            raised = replay.set_many(self.replay_store.raises(replay.get()))
+            raised = replay.set_many(self.replay_round(replay.get()))
         except replay.ReplayUnavailable as e:
             self.replay_failed(e)
             return 0
@@ -270,7 +275,7 @@ class Sidecar:
             return
         message = self.channel.open_message(data, source)
         if message is not None and "replay" in message:
-            self.replay_store.on_table(replay.from_wire(message["replay"]), time.monotonic())
+            self.on_replay_table(replay.from_wire(message["replay"]))
         elif message is not None:
             self.policy.on_peer_report(message, time.monotonic())
 

@@ -176,24 +176,28 @@ def test_a_bad_config_stops_the_sidecar_with_the_key_named(tmp_path: Path, monke
         main_mod.main()
 
 
-def test_an_active_forwards_its_table_and_never_raises_from_the_peers(sidecar: Any,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    """While Active (also in the instant of a preempt, when both are), the peer's table does not push our
-    outbound numbers ahead; as a standby it does, and at takeover the stored table is continued once."""
+def test_an_active_forwards_its_table_and_keeps_no_table_of_the_peers(sidecar: Any,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """While Active (also in the instant of a preempt, when both are) a table from the peer is not kept, so
+    it cannot push our outbound numbers ahead; the table kept as a standby goes on raising SAs after the
+    takeover (one installed late starts where the old Active left it)."""
     from labctl.sidecar import replay
 
     car, _log = sidecar
     sent: list[Any] = []
     monkeypatch.setattr(car.channel, "send", sent.append)
     mine = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 500)]
-    car.replay_store.on_table([replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 20000)], 1.0)
     car.policy.role = contract.ROLE_ACTIVE
+    car.on_replay_table([replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 20000)])
     assert car.replay_round(mine) == []
     assert sent and sent[0]["replay"] == [["c1a2b3c4", "198.51.100.50", "out", 500]]
     car.policy.role = contract.ROLE_STANDBY
+    car.on_replay_table([replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 20000)])
     assert car.replay_round(mine) == [(mine[0], 30000)]  # the synced value + the outbound interval
+    car.policy.role = contract.ROLE_ACTIVE
+    late = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 0)]  # charon installed it again after the takeover
+    assert car.replay_round(late) == [(late[0], 30000)]
     applied: list[Any] = []
     monkeypatch.setattr(replay, "get", lambda: mine)
     monkeypatch.setattr(replay, "set_many", lambda raises: applied.extend(raises) or len(raises))
-    car.policy.role = contract.ROLE_ACTIVE
     assert car.sync_replay() == 1 and applied == [(mine[0], 30000)]
