@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from labctl.cli.base import clean_errors, console, emit_json, main, progress_to_stderr
+from labctl.model.sabotage import SABOTAGES
 
 
 @main.command()
 @click.argument("topology", type=click.Path(dir_okay=False))
-@click.option("--sabotage", multiple=True, metavar="VARIANT",
-              help="Start a known-bad variant: no-sync, no-rekey or no-rri (repeatable).")
+@click.option("--sabotage", multiple=True, type=click.Choice(list(SABOTAGES)),
+              help="Start a known-bad variant, which a failover verdict must FAIL (repeatable): "
+              + "; ".join(f"{name}: {what}" for name, what in SABOTAGES.items()) + ".")
 @click.option("--redundancy", type=click.Choice(["stateful", "stateless"]),
               help="Override the topology's redundancy mode.")
 @click.option("--hello", metavar="DURATION", help="Override the HSRP hello time (e.g. 100ms, 3s).")

@@ -55,8 +55,6 @@ def test_vpnc_clients_connect_and_pass_traffic(docker_client: docker.DockerClien
     assert "HMAC_SHA1_96/PRF_HMAC_SHA1/MODP_1024" in sas  # vpnc's default proposal was accepted
 
 
-@pytest.mark.xfail(strict=False, reason="intermittent (issue 16 open): one node kill of two in the helper runs left a "
-                   "vpnc client with ~10 % loss after the takeover; not explained yet")
 def test_vpnc_clients_across_node_kill(docker_client: docker.DockerClient, lab: str) -> None:
     verdict = failover(open_lab(DockerLab(docker_client, lab)), fault="node-kill", rate=150, recover=False)
     print(f"\nnode-kill {verdict.old_active}->{verdict.new_active}: {verdict.verdict}, outage {verdict.outage_ms} ms")

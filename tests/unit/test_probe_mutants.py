@@ -200,3 +200,23 @@ def test_losses_in_a_later_outage_are_not_counted_as_scattered_loss_after_the_ho
                  hole_start=1.1, missing_before_hole=0, missing_after_hole=3, missing_after_in_outages=2)
     assert sequence_outage(SENDER, report) == SeqOutage(500.0, 1.1, 0, 2, 1, 5)
     assert sequence_outage(SENDER, {k: v for k, v in report.items() if k != "missing_after_in_outages"}).after == 3
+
+
+def test_every_loss_run_is_listed_in_time_order_in_the_senders_wall_clock() -> None:
+    """Where the loss fell, to set beside the gateways' events: each run of lost sequence numbers with the
+    send time of the packet before it (wall clock through the sender's offset), its span and its size; the
+    agent keeps the MAX_HOLES largest, in time order."""
+    from labctl.agent.probe import MAX_HOLES
+
+    rate = 200.0
+    lost = set(range(100, 200)) | {300, 301} | {400}  # the outage, a 2-packet burst, one drop
+    seqs = [s for s in range(600) if s not in lost]
+    stats = summarize(seqs, [s / rate for s in seqs], [s / rate for s in seqs])
+    assert stats.holes == [[99 / rate, 200 / rate, 100], [299 / rate, 302 / rate, 2], [399 / rate, 401 / rate, 1]]
+    sender = {**SENDER, "sent": 600, "wall_offset": 1000.0}
+    result = direction("x", sender, {"received": {**got(), **stats.to_dict()}})
+    assert result.loss_runs == [{"at": 1000.495, "ms": 505.0, "lost": 100}, {"at": 1001.495, "ms": 15.0, "lost": 2},
+                                {"at": 1001.995, "ms": 10.0, "lost": 1}]
+    many = [*range(0, 4 * MAX_HOLES * 3, 3), 4 * MAX_HOLES * 3 + 50]  # 4 x MAX_HOLES 2-packet holes, one of 52
+    kept = summarize(many, [s / rate for s in many], [s / rate for s in many]).holes
+    assert len(kept) == MAX_HOLES and kept == sorted(kept) and max(h[2] for h in kept) == 52
