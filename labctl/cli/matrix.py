@@ -7,8 +7,10 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
+from rich import box
 from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -137,16 +139,7 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
     if as_json:
         emit_json(report.to_json(result) | {"reports": {k: str(v) for k, v in files.items()}})
     else:
-        table = Table("cell", "expected", "verdict", "ike sa kept", "child sa", "gap ms", "s", "result",
-                      title=f"matrix {loaded.name}")
-        for r in result.results:
-            v = r.verdict or {}
-            color = {"met": "green", "unmet": "red", "error": "yellow"}.get(r.status, "dim")
-            table.add_row(r.cell.id, r.cell.expect.verdict, str(v.get("verdict", "-")),
-                          str(v.get("ike_sa_preserved", "-")), str(v.get("child_sa", "-")),
-                          "/".join(f"{ms:.0f}" for ms in (v.get("outage_ms") or {}).values()) or "-",
-                          f"{r.seconds:.0f}", f"[{color}]{report.STATUS_TEXT.get(r.status, r.status)}[/]")
-        console.print(table)
+        console.print(summary_table(loaded.name, result.results))
         for r in result.results:
             for m in r.mismatches:
                 console.print(f"[red]{r.cell.id}[/]: {m}", highlight=False)
@@ -156,3 +149,26 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
                       f"{files['junit']}, {files['json']}", highlight=False)
     if not result.passed:
         sys.exit(1)
+
+
+def summary_table(name: str, results: list[Any]) -> Table:
+    """One row per cell, readable in 80 columns: the whole cell id (folded, never cut), expected/got verdict,
+    the IKE SA, the CHILD SA, the longest outage of any direction, seconds, the result."""
+    table = Table(title=f"matrix {name}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))
+    table.add_column("cell", overflow="fold", min_width=24, ratio=1)
+    table.add_column("want/got", no_wrap=True)
+    table.add_column("IKE SA", no_wrap=True)
+    table.add_column("child", no_wrap=True)
+    table.add_column("gap ms", justify="right", no_wrap=True)
+    table.add_column("s", justify="right", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    for r in results:
+        v = r.verdict or {}
+        color = {"met": "green", "unmet": "red", "error": "yellow"}.get(r.status, "dim")
+        kept = v.get("ike_sa_preserved")
+        gaps = (v.get("outage_ms") or {}).values()
+        table.add_row(r.cell.id, f"{r.cell.expect.verdict}/{v.get('verdict', '-')}",
+                      "-" if kept is None else ("kept" if kept else "new"), str(v.get("child_sa", "-")),
+                      f"{max(gaps):.0f}" if gaps else "-", f"{r.seconds:.0f}",
+                      f"[{color}]{r.status}[/]")
+    return table

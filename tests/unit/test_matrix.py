@@ -393,3 +393,26 @@ def test_groups_spread_over_engines_each_pinned_to_one(tmp_path: Path, monkeypat
     assert a.sources == [] and b.sources == ["A"]  # the second engine may copy the first's images
     assert result.environment["engines"] == ["A", "B"]
     assert {r.engine for r in result.results} == {"A", "B"}
+
+
+def test_the_summary_table_fits_80_columns_and_never_cuts_a_cell_id() -> None:
+    from types import SimpleNamespace
+
+    from rich.console import Console
+
+    from labctl.cli.matrix import summary_table
+
+    long_id = "dual/node-kill/stateful/default/lossy-takeover"
+    rows = [SimpleNamespace(cell=SimpleNamespace(id=long_id, expect=SimpleNamespace(verdict="fail")), status="met",
+                            seconds=52.4, verdict={"verdict": "fail", "ike_sa_preserved": True, "child_sa": "same",
+                                                   "outage_ms": {"a->b": 701.6, "b->a": 688.0}}),
+            SimpleNamespace(cell=SimpleNamespace(id="easyvpn/node-kill/stateless/default",
+                                                 expect=SimpleNamespace(verdict="pass")),
+                            status="error", seconds=3.0, verdict=None)]
+    console = Console(width=80, record=True, color_system=None)
+    console.print(summary_table("default", rows))
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
+    width = next(line for line in text.splitlines() if "want/got" in line).index("want/got")
+    assert long_id in "".join(line[:width].strip() for line in text.splitlines())  # folded, whole
+    assert "fail/fail" in text and "kept" in text and " 702 " in text and "error" in text and "pass/-" in text
