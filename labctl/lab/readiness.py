@@ -79,19 +79,26 @@ def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dic
     strong_nodes = [*topo.ha.nodes, *topo.peers]
     inside, remote = inside_and_remote_hosts(topo)
 
-    def until(stage: str, check: Callable[[], bool], interval: float = 0.05) -> None:
+    def until(stage: str, check: Callable[[], bool], interval: float = 0.05,
+              why: Callable[[], str] = lambda: "") -> None:
         progress(f"waiting: {stage}")
         while not check():
             if time.monotonic() > deadline:
                 waited = time.monotonic() - started
-                raise ReadinessTimeout(f"lab {lab.name} did not get ready: {stage} (after {waited:.1f}s)"
+                raise ReadinessTimeout(f"lab {lab.name} did not get ready: {stage} (after {waited:.1f}s){why()}"
                                        + gateway_log_tails(lab))
             time.sleep(interval)
         stages[stage] = time.monotonic() - started
         progress(f"ready: {stage} ({stages[stage]:.2f}s)")
 
-    until("charon answering on " + ", ".join(strong_nodes),
-          lambda: all(charon.answering(lab.node(n)) for n in strong_nodes))
+    silent = list(strong_nodes)  # the nodes whose charon did not answer at the last check
+
+    def answering() -> bool:
+        silent[:] = [n for n in silent if not charon.answering(lab.node(n))]
+        return not silent
+
+    until("charon answering on " + ", ".join(strong_nodes), answering,
+          why=lambda: f"; not answering: {', '.join(silent)}")
     until("an HSRP Active gateway", lambda: lab.active_gateway() is not None)
     if topo.easyvpn:
         wait_clients(lab, until)
