@@ -162,6 +162,18 @@ def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(m
     assert log.count(("claim", "198.51.100.100")) == 2
 
 
+def test_a_claim_whose_ip_command_hangs_is_left_to_the_worker(monkeypatch):
+    """The synchronous claim runs inside an HSRP event: a hung or missing `ip` must not abort it (the Coup
+    after the claim still has to go out); the driver then queues the claim for its worker."""
+    def hung(*args, **kwargs):
+        raise subprocess.TimeoutExpired(["ip"], 10)
+
+    monkeypatch.setattr(transport.subprocess, "run", hung)
+    assert transport.claim_vip("eth0", "198.51.100.100", 24) is False
+    monkeypatch.setattr(transport.subprocess, "run", lambda *a, **k: (_ for _ in ()).throw(FileNotFoundError("ip")))
+    assert transport.claim_vip("eth0", "198.51.100.100", 24) is False
+
+
 # --------------------------------------------------------------------------- real namespaces
 
 NODE = textwrap.dedent(

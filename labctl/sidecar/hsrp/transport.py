@@ -200,8 +200,13 @@ def gratuitous_arp(ifname: str, ip: str) -> None:
 def claim_vip(ifname: str, ip: str, prefixlen: int) -> bool:
     """Add the VIP and announce it at once (raw gratuitous ARP, no subprocess): blocking, a few ms. Hosts
     update their ARP caches from these frames, so they must leave before a Coup makes the old Active let go.
-    Returns whether the address is up."""
-    if not add_vip(ifname, ip, prefixlen):
+    Returns whether the address is up; False (the driver then retries on its worker) also when `ip` could not
+    run or hung: this runs inside the HSRP event, which must go on to send its packets."""
+    try:
+        if not add_vip(ifname, ip, prefixlen):
+            return False
+    except (OSError, subprocess.SubprocessError) as e:
+        log.error("adding VIP %s/%s to %s failed: %s", ip, prefixlen, ifname, e)
         return False
     try:
         _garp_raw(ifname, ip)
