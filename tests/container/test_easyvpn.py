@@ -99,15 +99,17 @@ def failures_lab(docker_client: docker.DockerClient, lab_factory) -> str:  # typ
 def test_failing_clients_report_clear_reasons(docker_client: docker.DockerClient, failures_lab: str) -> None:
     topo = load(FAILURES)
 
+    def read() -> dict[str, dict]:
+        return {c["name"]: c for c in lab_status(DockerLab(docker_client, failures_lab))["easyvpn_clients"]}
+
     def failures_shown() -> dict[str, dict] | None:
         """Every client's status once both failing clients show `failed`. A failing client retries: caught
         during an attempt it is `connecting` (its IKE SA is being set up), between attempts `failed` with the
         reason from its log (CI once read it mid-attempt)."""
-        status = {c["name"]: c for c in lab_status(DockerLab(docker_client, failures_lab))["easyvpn_clients"]}
+        status = read()
         return status if status["client2"]["state"] == status["client3"]["state"] == "failed" else None
 
-    status = wait_for(failures_shown) or {c["name"]: c for c in
-                                          lab_status(DockerLab(docker_client, failures_lab))["easyvpn_clients"]}
+    status = wait_for(failures_shown) or read()
     for good in ("client1", "client4", "client5", "client6", "client7"):
         assert status[good]["state"] == "connected", status[good]
     assert status["client2"]["state"] == "failed" and "XAuth failed" in status["client2"]["reason"]
