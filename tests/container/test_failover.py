@@ -38,14 +38,12 @@ class Labs:
         self.name = load(self.path).name
         self.current: tuple | None = None
 
-    def get(self, sabotage: tuple[str, ...] = (), redundancy: str | None = None) -> str:
-        variant = (sabotage, redundancy)
-        if self.current != variant:
+    def get(self, sabotage: tuple[str, ...] = ()) -> str:
+        if self.current != sabotage:
             DockerEngine(self.client).down(self.name)
             self.current = None
-            up(self.path, sabotage, timeout=120, engine=DockerEngine(self.client),
-                           overrides={"redundancy": redundancy})
-            self.current = variant
+            up(self.path, sabotage, timeout=120, engine=DockerEngine(self.client))
+            self.current = sabotage
         return self.name
 
     def down(self) -> None:
@@ -164,16 +162,8 @@ def test_faults_are_listed_from_live_state_and_undone(labs: Labs, docker_client)
 # ---------------------------------------------------------------- known-bad variants must fail
 
 
-@pytest.mark.parametrize(("sabotage", "reason"), [
-    ("no-sync", "IKE SA not preserved"),
-    ("no-rekey", "sequence continuity"),
-    ("no-rri", "RRI: new active"),
-])
-def test_each_sabotage_fails_with_its_reason(labs: Labs, docker_client, sabotage: str, reason: str) -> None:
-    verdict = failover(open_lab(DockerLab(docker_client, labs.get((sabotage,)))), "node-kill")
-    assert verdict.verdict == "fail", explain(verdict)
-    assert any(reason in r for r in verdict.reasons), explain(verdict)
-    assert verdict.sabotage == [sabotage]
+# no-sync, no-rekey and no-rri each fail for their reason in CI's `make matrix-quick` (labctl/matrices/quick.yaml),
+# a lab and a failover each: the same check here would only add their two minutes to CI.
 
 
 def reason_kinds(verdict: Verdict) -> set[str]:
@@ -228,14 +218,4 @@ def test_mute_ike_fails_for_the_dead_ike_sa_only(labs: Labs, docker_client) -> N
                             "within 6 s") for r in verdict.reasons), explain(verdict)
 
 
-# ---------------------------------------------------------------- stateless, reported honestly
-
-
-def test_stateless_reports_the_renegotiation(labs: Labs, docker_client) -> None:
-    verdict = failover(open_lab(DockerLab(docker_client, labs.get(redundancy="stateless"))), "node-kill")
-    assert verdict.mode == "stateless"
-    assert verdict.ike_sa_preserved is False
-    assert verdict.child_sa == "renegotiated", explain(verdict)
-    assert verdict.peer_log["new_ike_sa"] > 0
-    assert verdict.converged, explain(verdict)
-    assert all(ms > 0 for ms in verdict.outage_ms.values())
+# stateless node kill (renegotiated, IKE SA not kept, reported): a cell of matrix-quick too.
