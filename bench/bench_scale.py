@@ -1,11 +1,12 @@
-"""Easy VPN scale: N clients (default 10, 50, 200) on the easy-vpn topology.
+"""Easy VPN scale: N clients (default 10, 50, 200) on the easy-vpn topology, half of them vpnc.
 
 Prints per N: time for `up` (every client connected with a pool address), time from the last client
-connected to the standby being STANDBY HOT, how many clients keep their IKE SA and virtual IP across a
-node kill of the Active gateway, and memory per gateway. A figure, not a test.
+connected to the standby being STANDBY HOT, how many clients keep their session and virtual IP across a
+node kill of the Active gateway (strongSwan: the same IKE SA SPIs; vpnc: the same process, never restarted),
+per cause for those that did not, and memory per gateway. A figure, not a test.
 
-    .venv/bin/python bench/bench_scale.py                 # 10 50 200
-    .venv/bin/python bench/bench_scale.py 10 --settle 15
+    .venv/bin/python bench/bench_scale.py                 # 10 50 200, half vpnc
+    .venv/bin/python bench/bench_scale.py 10 --settle 15 --vpnc-share 0
 """
 
 from __future__ import annotations
@@ -17,26 +18,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import yaml
-from labctl.easyvpn import client_reports
 
 from labctl.experiment.events import sidecar_events
 from labctl.lab import load, open_lab, up
+from labctl.nodes import client as clients
 from labctl.nodes import gateway
 from labctl.runtime.docker.client import get_client
 from labctl.runtime.docker.engine import DockerEngine
 from labctl.runtime.docker.handle import DockerLab, DockerNode
-from labctl.runtime.spec import container_name
+from labctl.runtime.spec import VPNC_LOG, container_name
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def topology_for(count: int, workdir: Path) -> Path:
-    """The shipped easy-vpn lab with `count` clients, each with its own XAuth user."""
+def topology_for(count: int, workdir: Path, vpnc_share: float) -> Path:
+    """The shipped easy-vpn lab with `count` clients, each with its own XAuth user, `vpnc_share` of them vpnc."""
     data = yaml.safe_load((ROOT / "topologies" / "easy-vpn.yaml").read_text())
     data["name"] = "ezscale"
     data["easyvpn"]["users"] = {f"user{i}": f"pass-{i:04d}" for i in range(1, count + 1)}
     data["easyvpn"]["clients"]["count"] = count
     data["easyvpn"]["clients"]["first_address"] = "10.31.0.20"  # room for 200 clients on the outside /24
+    data["easyvpn"]["clients"]["vpnc"] = round(count * vpnc_share)
     path = workdir / f"ezscale-{count}.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
@@ -48,7 +50,8 @@ def memory_mib(lab: str, node: str) -> float:
 
 
 def last_connect(topo) -> float:
-    """Wall-clock time of the last client's `IKE_SA ... established` (from the clients' own charon logs)."""
+    """Wall-clock time of the last strongSwan client's `IKE_SA ... established` (from the clients' own charon logs;
+    vpnc's log has no timestamps)."""
     latest = 0.0
     today = datetime.now(UTC).date()
     for name in topo.easyvpn.client_names():
@@ -72,14 +75,31 @@ def hot_delay(topo, standby: str, since: float) -> str:
     return "stayed HOT" if before and before[-1]["detail"].endswith("STANDBY HOT") else "never HOT"
 
 
+def identity(report: dict) -> tuple:
+    """What a kept session keeps: strongSwan its IKE SA's SPIs, vpnc its process (never restarted); both the
+    virtual IP, always last."""
+    if report["kind"] == "vpnc":
+        return ("vpnc", report["pid"], report["starts"], report["virtual_ip"])
+    return ("strongswan", report["ike_sa"]["initiator_spi"], report["ike_sa"]["responder_spi"], report["virtual_ip"])
+
+
 def identities(topo) -> dict[str, tuple]:
-    return {r["name"]: (r["ike_sa"]["initiator_spi"], r["ike_sa"]["responder_spi"], r["virtual_ip"])
-            for r in client_reports(get_client(), topo) if r["state"] == "connected"}
+    lab = DockerLab(get_client(), topo.name)
+    return {r["name"]: identity(r) for r in clients.reports(topo, lab) if r["state"] == "connected"}
 
 
-def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None:
+def causes(before: dict[str, tuple], after: dict[str, tuple]) -> dict[str, int]:
+    """Why each client that had a session before the kill does not have the same one after it."""
+    still = {name: (ident, after[name]) for name, ident in before.items() if name in after}
+    return {"not connected": len(before) - len(still),
+            "new IKE SA": sum(1 for old, new in still.values() if old[0] == "strongswan" and old[1:3] != new[1:3]),
+            "vpnc restarted": sum(1 for old, new in still.values() if old[0] == "vpnc" and old[1:3] != new[1:3]),
+            "other address": sum(1 for old, new in still.values() if old[-1] != new[-1])}
+
+
+def run(count: int, workdir: Path, settle: float, vpnc_share: float, verbose: bool = False) -> None:
     client = get_client()
-    path = topology_for(count, workdir)
+    path = topology_for(count, workdir, vpnc_share)
     topo = load(path)
     DockerEngine(client).down(topo.name)
     try:
@@ -106,17 +126,16 @@ def run(count: int, workdir: Path, settle: float, verbose: bool = False) -> None
         time.sleep(settle / 2)
         after = identities(topo)
         kept = sum(1 for name, ident in before.items() if after.get(name) == ident)
-        still = {name: (ident, after[name]) for name, ident in before.items() if name in after}
-        lost = {"not connected": len(before) - len(still),
-                "new IKE SA": sum(1 for old, new in still.values() if old[:2] != new[:2]),
-                "other address": sum(1 for old, new in still.values() if old[2] != new[2])}
+        lost = causes(before, after)
         why = ", ".join(f"{n} {k}" for k, n in lost.items() if n)
         why = f" ({why})" if why else ""
         if verbose:
             for name in [n for n, ident in before.items() if after.get(n) != ident][:2]:
-                _, out = DockerNode(client, topo.name, name).exec(["tail", "-n", "25", "/var/log/charon.log"])
-                print(f"--- {name} (lost its session) charon.log tail:\n{out}", flush=True)
-        print(f"{count:4} clients  up {result.seconds:6.1f}s  all connected at {connected:6.1f}s  "
+                log = VPNC_LOG if before[name][0] == "vpnc" else "/var/log/charon.log"
+                _, out = DockerNode(client, topo.name, name).exec(["tail", "-n", "25", log])
+                print(f"--- {name} (lost its session) {log} tail:\n{out}", flush=True)
+        vpnc_count = sum(1 for ident in before.values() if ident[0] == "vpnc")
+        print(f"{count:4} clients ({vpnc_count} vpnc)  up {result.seconds:6.1f}s  all connected at {connected:6.1f}s  "
               f"standby STANDBY HOT {hot} after the last client's IKE SA  "
               f"survived {kept}/{len(before)}{why}  memory gw1 {mem['gw1']:.0f} MiB gw2 {mem['gw2']:.0f} MiB",
               flush=True)
@@ -128,11 +147,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("counts", nargs="*", type=int, default=[10, 50, 200])
     parser.add_argument("--settle", type=float, default=10.0, help="seconds to wait after the kill")
+    parser.add_argument("--vpnc-share", type=float, default=0.5, help="share of the clients that run vpnc")
     parser.add_argument("--verbose", action="store_true", help="show the log of clients that lost their session")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for count in args.counts:
-            run(count, Path(tmp), args.settle, args.verbose)
+            run(count, Path(tmp), args.settle, args.vpnc_share, args.verbose)
 
 
 if __name__ == "__main__":
