@@ -179,7 +179,7 @@ class Sidecar:
         if not self.config.replay_sync:
             return None
         return {**self.replay_store.summary(), "tables_sent": self.replay_sender.tables_sent,
-                "error": self.replay_error}
+                "sent_table": self.replay_sender.summary(), "error": self.replay_error}
 
     # ------------------------------------------------------------------ inputs
     def on_action(self, action: fsm.Action) -> None:

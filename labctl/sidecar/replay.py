@@ -106,12 +106,13 @@ class Sender:
     def __init__(self, intervals: Intervals) -> None:
         self.intervals = intervals
         self.sent: dict[tuple[str, str], int] = {}  # key -> seq as last forwarded
+        self.last_table: list[SaSeq] = []  # the table as last forwarded (`show crypto ipsec sa`)
         self.last_send: float | None = None
         self.tables_sent = 0
 
     def reset(self) -> None:
         """Not Active any more: the next Active period starts with a full table."""
-        self.sent, self.last_send = {}, None
+        self.sent, self.last_table, self.last_send = {}, [], None
 
     def observe(self, sas: list[SaSeq], now: float) -> list[SaSeq] | None:
         """The whole table to forward now, or None."""
@@ -123,9 +124,14 @@ class Sender:
         if not (moved or gone or stale):
             return None
         self.sent = {key: sa.seq for key, sa in current.items()}
+        self.last_table = list(current.values())
         self.last_send = now
         self.tables_sent += 1
-        return list(current.values())
+        return self.last_table
+
+    def summary(self) -> list[list[str | int]]:
+        """The table as last forwarded, its first :data:`STATUS_ENTRIES` SAs (the Active's status file)."""
+        return [sa.wire() for sa in sorted(self.last_table, key=lambda s: s.key)[:STATUS_ENTRIES]]
 
 
 class Store:

@@ -246,7 +246,35 @@ def _child_status(sa: dict[str, Any], child: dict[str, Any]) -> str:
     return child.get("state") or "?"
 
 
-def _esp_sa_lines(sa: dict[str, Any], child: dict[str, Any], spi: str | None, status: str) -> list[str]:
+def ha_replay(side: dict[str, Any] | None, spi: str | None) -> dict[str, int] | None:
+    """The replay state the HA pair synced for one ESP SA (IOS `redundancy replay-interval`): on the Active the
+    sequence number it last forwarded (`sent`), on the standby the one it last heard (`received`) and where a
+    takeover continues it (`continues_at`: outbound one interval ahead, inbound the window top). None when the
+    SA is not in the status file's tables (no replay sync, or past its first entries)."""
+    sync = (side or {}).get("replay_sync") or {}
+    if not spi:
+        return None
+    key = spi.lower()
+    for entry_spi, _dst, _direction, seq in sync.get("sent_table") or []:
+        if entry_spi.lower() == key:
+            return {"sent": seq}
+    for entry_spi, _dst, direction, seq in sync.get("table") or []:
+        if entry_spi.lower() == key:
+            ahead = 0 if direction == "in" else ((side or {}).get("replay_interval") or {}).get("outbound", 0)
+            return {"received": seq, "continues_at": seq + ahead}
+    return None
+
+
+def _ha_replay_line(state: dict[str, int] | None) -> list[str]:
+    if state is None:
+        return []
+    if "sent" in state:
+        return [f"        HA last replay sent: {state['sent']}"]
+    return [f"        HA last replay received: {state['received']}, continues at {state['continues_at']}"]
+
+
+def _esp_sa_lines(sa: dict[str, Any], child: dict[str, Any], spi: str | None, status: str,
+                  replay_state: dict[str, int] | None) -> list[str]:
     settings = "Tunnel UDP-Encaps, " if child.get("encap") else "Tunnel, "
     return [
         f"      spi: {ios_spi(spi)}",
@@ -254,6 +282,7 @@ def _esp_sa_lines(sa: dict[str, Any], child: dict[str, Any], spi: str | None, st
         f"        in use settings ={{{settings}}}",
         f"        conn id: {child.get('uniqueid')}, flow_id: {child.get('reqid')}, crypto map: {sa.get('name')}",
         f"        sa timing: remaining key lifetime (sec): ({child.get('life_time', 0)})",
+        *_ha_replay_line(replay_state),
         f"        ike_cookies: {ike_cookies(sa)}",
         "        replay detection support: Y",
         f"        Status: {status}",
@@ -270,11 +299,12 @@ def ipsec_sa(live: Live, which: str | None) -> tuple[list[dict[str, Any]], str]:
         media_mtu = (interfaces.get(ifname) or {}).get("mtu")
         for child in sa["child_sas"]:
             status = _child_status(sa, child)
+            replay_in, replay_out = (ha_replay(live.get("sidecar"), child.get(k)) for k in ("spi_in", "spi_out"))
             data.append({"interface": ifname, "crypto_map": sa.get("name"), "local_addr": sa.get("local_host"),
                          "current_peer": sa.get("remote_host"), "port": sa.get("remote_port"), "status": status,
                          "ike_sa": sa.get("name"), "ike_state": sa.get("state"), "path_mtu": tunnel_mtu or media_mtu,
                          "media_mtu": media_mtu, "transform": transform(child), "ike_cookies": ike_cookies(sa),
-                         **child})
+                         "ha_replay_in": replay_in, "ha_replay_out": replay_out, **child})
             lines += [f"interface: {ifname}",
                       f"    Crypto map tag: {sa.get('name')}, local addr {sa.get('local_host')}", "",
                       "   protected vrf: (none)"]
@@ -298,11 +328,11 @@ def ipsec_sa(live: Live, which: str | None) -> tuple[list[dict[str, Any]], str]:
                 f"     current outbound spi: {ios_spi(child.get('spi_out'))}",
                 "",
                 "     inbound esp sas:",
-                *_esp_sa_lines(sa, child, child.get("spi_in"), status),
+                *_esp_sa_lines(sa, child, child.get("spi_in"), status, replay_in),
                 "     inbound ah sas:", "",
                 "     inbound pcp sas:", "",
                 "     outbound esp sas:",
-                *_esp_sa_lines(sa, child, child.get("spi_out"), status),
+                *_esp_sa_lines(sa, child, child.get("spi_out"), status, replay_out),
                 "     outbound ah sas:", "",
                 "     outbound pcp sas:", "",
             ]
@@ -361,8 +391,18 @@ def crypto_ha(live: Live, _which: str | None = None) -> tuple[dict[str, Any], st
         g = vips[vip]
         lines.append(f"! {vip}: HSRP group {g['group']} \"{g['name']}\" on {g['interface']} is {g['state']}"
                      f"{' (this node owns the VIP)' if g['owns_vip'] else ''}")
+    side = live.get("sidecar") or {}
+    sync, interval = side.get("replay_sync"), side.get("replay_interval") or {}
+    if sync is not None:
+        lines.append(f"Replay sync: every {interval.get('inbound')} inbound / {interval.get('outbound')} outbound "
+                     f"packets, {sync.get('tables_sent', 0)} tables sent, {sync.get('tables_received', 0)} received, "
+                     f"{sync.get('sas', 0)} SAs in the received table, {sync.get('raised', 0)} raised")
+        if sync.get("error"):
+            lines.append(f"! replay sync: {sync['error']}")
     data = {"ike_vips": ike_vips, "ipsec_vips": ipsec_vips,
-            "groups": [{"virtual_ip": v, "group": vips[v]["group"], "state": vips[v]["state"]} for v in ike_vips]}
+            "groups": [{"virtual_ip": v, "group": vips[v]["group"], "state": vips[v]["state"]} for v in ike_vips],
+            "replay_sync": ({key: sync.get(key) for key in ("tables_sent", "tables_received", "sas", "raised", "error")}
+                            | {"interval": interval}) if sync is not None else None}
     return data, "\n".join(lines) + "\n"
 
 

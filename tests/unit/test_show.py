@@ -153,6 +153,45 @@ def test_crypto_ha_lists_the_vip_used_by_ike_and_ipsec() -> None:
     assert "is Standby" in text("gw2", "crypto", "ha")
 
 
+def with_replay(node: str, **sync: object) -> show.Live:
+    """The fixture's node with a replay-sync status (the fixtures predate it)."""
+    data = live(node)
+    data["sidecar"] = {**data["sidecar"], "replay_interval": {"inbound": 1000, "outbound": 10000},
+                       "replay_sync": {"sas": 0, "tables_sent": 0, "tables_received": 0, "raised": 0, "table": [],
+                                       "sent_table": [], "error": None, **sync}}
+    return data
+
+
+def test_ipsec_sa_shows_the_replay_state_the_active_forwarded() -> None:
+    state = with_replay("gw1", tables_sent=7, sent_table=[[SPI_GW_IN, "10.51.0.3", "in", 4321],
+                                                          [SPI_GW_OUT, "10.51.0.50", "out", 5000]])
+    data, out = show.render(state, "crypto ipsec sa")
+    inbound = out.split("     inbound esp sas:\n")[1].split("     inbound ah sas:")[0]
+    outbound = out.split("     outbound esp sas:\n")[1].split("     outbound ah sas:")[0]
+    assert "        HA last replay sent: 4321\n" in inbound and "HA last replay sent: 5000\n" in outbound
+    assert data[0]["ha_replay_in"] == {"sent": 4321} and data[0]["ha_replay_out"] == {"sent": 5000}
+
+
+def test_ipsec_sa_on_the_standby_shows_where_a_takeover_continues() -> None:
+    state = with_replay("gw2", sas=2, tables_received=3, table=[[SPI_GW_IN.upper(), "10.51.0.3", "in", 4321],
+                                                                [SPI_GW_OUT, "10.51.0.50", "out", 5000]])
+    data, out = show.render(state, "crypto ipsec sa")
+    assert "HA last replay received: 4321, continues at 4321\n" in out  # inbound: the window top
+    assert "HA last replay received: 5000, continues at 15000\n" in out  # outbound: one interval ahead
+    assert data[0]["ha_replay_out"] == {"received": 5000, "continues_at": 15000}
+    assert "HA last replay" not in text("gw2", "crypto", "ipsec", "sa")  # no replay sync: no line
+
+
+def test_crypto_ha_sums_up_the_replay_sync() -> None:
+    data, out = show.render(with_replay("gw1", tables_sent=7, tables_received=2, sas=1, raised=3), "crypto ha")
+    assert ("Replay sync: every 1000 inbound / 10000 outbound packets, 7 tables sent, 2 received, "
+            "1 SAs in the received table, 3 raised\n") in out
+    assert data["replay_sync"]["tables_sent"] == 7 and data["replay_sync"]["interval"]["outbound"] == 10000
+    _, failing = show.render(with_replay("gw1", error="/var/run/charon.replay: No such file"), "crypto ha")
+    assert "! replay sync: /var/run/charon.replay: No such file\n" in failing
+    assert "Replay sync" not in text("gw1", "crypto", "ha")
+
+
 @pytest.mark.parametrize("words", ["standby", "redundancy states", "redundancy", "crypto ha"])
 def test_ha_commands_on_the_peer_say_it_runs_no_hsrp(words: str) -> None:
     with pytest.raises(LabctlError, match="runs no HSRP"):

@@ -157,3 +157,14 @@ def test_store_is_ready_only_with_a_table_heard_since_charon_started_and_every_s
     assert store.ready([out_sa, in_sa, SaSeq("deadbeef", "10.0.0.2", False, 1)], since=4.0)  # extra local: fine
     store.on_table([], now=7.0)
     assert store.ready([], since=6.0)  # an Active with no SAs: nothing to continue
+
+
+def test_sender_summary_is_the_table_as_last_forwarded_and_reset_clears_it() -> None:
+    sender = Sender(Intervals(1000, 10000))
+    assert sender.summary() == []
+    sender.observe([OUT, IN], 0.0)
+    assert sender.summary() == sorted([OUT.wire(), IN.wire()])
+    sender.observe([OUT, IN], 0.01)  # nothing moved: not forwarded, the summary stays
+    assert len(sender.summary()) == 2
+    sender.reset()
+    assert sender.summary() == []
