@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 from rich import box
@@ -17,6 +17,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from labctl.cli.base import clean_errors, console, emit_json, err_console, main
+
+if TYPE_CHECKING:  # the matrix package is imported lazily: `labctl --help` stays fast
+    from labctl.matrix.run import CellResult
 
 DEFAULT_MATRIX = "matrices/default.yaml"
 
@@ -151,7 +154,7 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
         sys.exit(1)
 
 
-def summary_table(name: str, results: list[Any]) -> Table:
+def summary_table(name: str, results: list[CellResult]) -> Table:
     """One row per cell, readable in 80 columns: the whole cell id (folded, never cut), expected/got verdict,
     the IKE SA, the CHILD SA, the longest outage of any direction, seconds, the result."""
     table = Table(title=f"matrix {name}", box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1, 0, 0))

@@ -106,9 +106,8 @@ def judge(verdict: Verdict, before: dict[str, dict[str, Any]], after: dict[str, 
             verdict.notes.extend(vpnc_notes(name, client_logs.get(name, {})))
             if stateful:
                 reasons.extend(why)
-                if not same and not why:
-                    reasons.append(f"{name} (vpnc): session not preserved (" + (
-                        "not connected any more" if new.get("state") != "connected" else "vpnc was restarted") + ")")
+                if not same and not why:  # a connected vpnc with another session always has a `why`
+                    reasons.append(f"{name} (vpnc): session not preserved (not connected any more)")
                 if new.get("virtual_ip") != old.get("virtual_ip"):
                     reasons.append(f"{name} (vpnc): tun address {old.get('virtual_ip')} -> "
                                    f"{new.get('virtual_ip') or 'none'}")
