@@ -264,6 +264,7 @@ def _gateway(live: Live) -> list[str]:
         if address:
             mask = netmask(topo["networks"][network]["subnet"])[1]
             lines.append(f" ip address {address} {mask}")
+        lines.append(" no ip unreachables")  # init-gateway.sh.j2: the gateway never sends port unreachable
         if ha.get("ospf") and ha["ospf"]["network"] == network:
             lines += _ospf_interface_lines(ha["ospf"]["timers"])
         if hsrp["version"] == 2:

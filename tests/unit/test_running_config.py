@@ -34,10 +34,11 @@ def test_interfaces_carry_the_standby_lines_of_the_topology() -> None:
     text = show.render(gw1(), "running-config")[1]
     assert block(text, "interface eth1") == [
         "interface eth1", " description labctl network outside", " ip address 198.51.100.11 255.255.255.192",
-        " standby version 2", " standby 1 ip 198.51.100.3", " standby 1 timers msec 200 msec 700",
+        " no ip unreachables", " standby version 2", " standby 1 ip 198.51.100.3",
+        " standby 1 timers msec 200 msec 700",
         " standby 1 priority 110", " standby 1 preempt", " standby 1 name HA-out",
         " standby 1 track eth0 decrement 150", " crypto map site redundancy HA-out stateful"]
-    assert block(text, "interface eth0")[4:] == [
+    assert block(text, "interface eth0")[5:] == [
         " standby 2 ip 10.1.0.1", " standby 2 timers msec 200 msec 700", " standby 2 priority 110",
         " standby 2 preempt", " standby 2 name HA-out", " standby 2 track eth1 decrement 150"]
     assert block(text, "interface eth2") == ["interface eth2",
@@ -72,7 +73,8 @@ def test_ios_defaults_are_hidden_and_other_values_shown() -> None:
     node["topology"]["ha"]["nodes"]["gw1"]["priority"] = 100
     node["topology"]["ha"]["interfaces"][0]["track"] = {"inside": 10}
     lines = block(show.render(node, "running-config")[1], "interface eth1")
-    assert lines[3:] == [" standby version 2", " standby 1 ip 198.51.100.3", " standby 1 preempt delay minimum 30",
+    assert lines[3:] == [" no ip unreachables", " standby version 2", " standby 1 ip 198.51.100.3",
+                         " standby 1 preempt delay minimum 30",
                          " standby 1 authentication s3cret", " standby 1 name HA-out", " standby 1 track eth0",
                          " standby delay reload 120", " crypto map site redundancy HA-out stateful"]
 

@@ -7,6 +7,7 @@ import asyncio
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +96,18 @@ def test_slow_takeover_is_a_sidecar_delay_on_the_takeover_gateway_only() -> None
     assert all(SABOTAGE_TABLE not in nodes[n].files[INIT] for n in ("gw1", "gw2"))
 
 
+def nft_scripts(text: str) -> list[str]:
+    """Every nftables script (`nft -f - <<'NFT' ... NFT`) of an init script."""
+    return [part.split("\nNFT\n", 1)[0] for part in text.split("nft -f - <<'NFT'\n")[1:]]
+
+
+def sabotage_script(text: str) -> str:
+    return next((script for script in nft_scripts(text) if f"table inet {SABOTAGE_TABLE} {{" in script), "")
+
+
 def nft_lines(text: str) -> list[str]:
-    return [line.strip() for line in text.splitlines() if " drop comment " in line]
+    """The drop rules of the sabotage table (every gateway also has its own `no ip unreachables` table)."""
+    return [line.strip() for line in sabotage_script(text).splitlines() if " drop comment " in line]
 
 
 def test_lossy_takeover_drops_a_share_of_the_esp_on_the_crypto_vip_of_the_takeover_gateway() -> None:
@@ -138,8 +149,7 @@ def test_no_sabotage_renders_no_sabotage_table() -> None:
 @pytest.mark.skipif(shutil.which("nft") is None or shutil.which("unshare") is None, reason="needs nft + unshare")
 def test_the_rendered_rules_load_into_nftables_twice(tmp_path: Path) -> None:
     text = render_lab(TOPO, sabotage=("lossy-takeover", "mute-ike"))["gw2"].files[INIT]
-    script = text.split("nft -f - <<'NFT'\n", 1)[1].split("\nNFT\n", 1)[0]
-    (tmp_path / "s.nft").write_text(script)
+    (tmp_path / "s.nft").write_text(sabotage_script(text))
     run = subprocess.run(["unshare", "-n", "sh", "-c", f"nft -f {tmp_path}/s.nft && nft -f {tmp_path}/s.nft && "
                           f"nft list table inet {SABOTAGE_TABLE}"], capture_output=True, text=True, check=False)
     if run.returncode != 0 and "Operation not permitted" in run.stderr:
@@ -221,3 +231,40 @@ def test_a_slow_sidecar_waits_the_delay_before_it_looks_for_the_vip(monkeypatch:
 
     assert asyncio.run(scenario()) >= 0.06
     assert log[0] == ("fifo", "+1") and log[1][0] == "vip?" and log[1][1] >= 0.06 and log[-1] == ("fifo", "*1")
+
+
+# ---------------------------------------------------------------- every gateway: `no ip unreachables`
+
+PROBE_CLOSED_PORT = """
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(0.5)
+s.connect(("127.0.0.1", 4500))  # nothing listens: the kernel answers port unreachable, unless dropped
+s.send(b"x")
+try:
+    s.recv(1)
+    print("answered")
+except ConnectionRefusedError:
+    print("refused")
+except TimeoutError:
+    print("silent")
+"""
+
+
+@pytest.mark.skipif(shutil.which("nft") is None or shutil.which("unshare") is None, reason="needs nft + unshare")
+@pytest.mark.parametrize("with_rule", [False, True])
+def test_a_gateway_never_answers_port_unreachable(tmp_path: Path, with_rule: bool) -> None:
+    """What vpnc exits on ("can't send packet: Connection refused"): the rendered gateway table silences it; a
+    namespace without it (the control) refuses."""
+    text = render_lab(TOPO)["gw1"].files[INIT]
+    script = next(script for script in nft_scripts(text) if "table inet labctl_gateway {" in script)
+    (tmp_path / "g.nft").write_text(script)
+    (tmp_path / "probe.py").write_text(PROBE_CLOSED_PORT)
+    load = f"nft -f {tmp_path}/g.nft && nft -f {tmp_path}/g.nft && " if with_rule else ""  # twice: a restart
+    run = subprocess.run(["unshare", "-n", "sh", "-c", f"ip link set lo up && {load}{sys.executable} "
+                          f"{tmp_path}/probe.py"], capture_output=True, text=True, check=False)
+    if run.returncode != 0 and "Operation not permitted" in run.stderr:
+        pytest.skip("no network namespace here")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == ("silent" if with_rule else "refused")
+    assert all("labctl_gateway" in render_lab(TOPO)[n].files[INIT] for n in ("gw1", "gw2"))
