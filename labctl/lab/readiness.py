@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +16,8 @@ from labctl.nodes import charon, client, gateway, host, vpnc
 Progress = Callable[[str], None]
 Until = Callable[..., None]
 TAIL_KINDS = ("hsrp", "role", "redundancy", "sso", "charon", "ha")
+# what a crashing sidecar leaves on stderr: the init loop's restart line and the exception that ended it
+CRASH_LINE = re.compile(r"sidecar exited|^\w+(\.\w+)*(Error|Exception)\b")
 # a vpnc client connected but passing no traffic this long is reconnected once (vpnc keeps a session whose
 # ESP the gateway's CHILD_SA rekey broke: it answers the gateway's DPD and never exits by itself)
 VPNC_RECONNECT_AFTER = 5.0
@@ -28,10 +31,15 @@ def gateway_log_tails(lab: RunningLab, lines: int = 8) -> str:
             text = lab.node(node).logs(since=time.time() - 120)
         except LabctlError:
             continue
-        events = [line.split(" ", 1)[-1] for line in text.splitlines()
-                  if any(f" {kind}: " in line for kind in TAIL_KINDS)]
-        out += [f"\n  {node}: {event}" for event in events[-lines:]]
+        out += [f"\n  {node}: {event}" for event in telling_events(text)[-lines:]]
     return "".join(out)
+
+
+def telling_events(text: str) -> list[str]:
+    """A gateway's log lines worth quoting: its HA events (without the log's own timestamp) and, should its
+    sidecar crash in a loop, the restart line and the exception (a readiness timeout must say why)."""
+    bodies = [line.split(" ", 1)[-1] for line in text.splitlines()]  # each line starts with Docker's timestamp
+    return [body for body in bodies if CRASH_LINE.search(body) or any(f" {kind}: " in body for kind in TAIL_KINDS)]
 
 
 def wait_clients(lab: RunningLab, until: Until, vpnc_clients: bool = False) -> None:

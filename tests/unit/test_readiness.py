@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from labctl.errors import ReadinessTimeout
-from labctl.lab.readiness import wait_ready
+from labctl.lab.readiness import telling_events, wait_ready
 from labctl.model.loader import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +43,18 @@ def test_the_charon_stage_names_only_the_nodes_not_answering() -> None:
                                                r"not answering: gw2$"):
         wait_ready(lab, deadline=0.0, progress=lambda _m: None, stages={}, started=0.0)  # type: ignore[arg-type]
     assert lab.nodes["gw1"].asked == 1 and lab.nodes["gw2"].asked == 1  # each asked once before the deadline
+
+
+def test_a_crashing_sidecar_is_quoted_with_its_exception() -> None:
+    log = "\n".join(f"2026-12-07T04:50:{i:02d}.1Z {line}" for i, line in enumerate([  # docker logs --timestamps
+        "04:50:19 charon: started (ha plugin on)",
+        "04:50:19 debug: nothing to quote",
+        "Traceback (most recent call last):",
+        '  File "/usr/lib/labctl/sidecar/__main__.py", line 297, in run',
+        "OSError: [Errno 99] Cannot assign requested address",
+        "04:50:24 sidecar exited (1), restarting",
+        "04:50:24 hsrp: group 1 Init -> Listen",
+    ]))
+    assert telling_events(log) == ["04:50:19 charon: started (ha plugin on)",
+                                   "OSError: [Errno 99] Cannot assign requested address",
+                                   "04:50:24 sidecar exited (1), restarting", "04:50:24 hsrp: group 1 Init -> Listen"]
