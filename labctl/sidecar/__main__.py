@@ -85,6 +85,7 @@ class Sidecar:
         intervals = replay.Intervals(config.replay_interval.inbound, config.replay_interval.outbound)
         self.replay_sender, self.replay_store = replay.Sender(intervals), replay.Store(intervals)
         self.replay_error: str | None = None
+        self.status_error: str | None = None  # the last failure to write the status file, logged once
         self.charon_started = time.monotonic()  # a replay table older than this charon is not continued
 
     # ------------------------------------------------------------------ executing the policy's commands
@@ -171,9 +172,17 @@ class Sidecar:
         groups = [status.group_status(ifname, networks.get(ifname, ifname), grp,
                                       self.changes.get((ifname, number), (0, None)), self.link_up, mono)
                   for (ifname, number), grp in self.router.groups.items()]
-        status.write(status.sidecar_status(
+        document = status.sidecar_status(
             self.config, self.policy, self.channel, {"running": self.charon.running, "starts": self.charon.starts},
-            groups, self.events, self.started, mono, time.time(), self.replay_status()))
+            groups, self.events, self.started, mono, time.time(), self.replay_status())
+        try:
+            status.write(document)
+        except OSError as e:  # the status file is for readers; HSRP and charon must not die for it
+            if self.status_error != str(e):
+                self.event(contract.EVENT_SIDECAR, f"status file not written: {e}")
+            self.status_error = str(e)
+        else:
+            self.status_error = None
 
     def replay_status(self) -> dict[str, Any] | None:
         if not self.config.replay_sync:

@@ -91,7 +91,10 @@ def sidecar_status(config: SidecarConfig, policy: SsoPolicy, channel: Channel, c
 
 
 def write(status: Mapping[str, Any], path: Path = Path(STATUS_PATH)) -> None:
-    """Atomic replace: a reader never sees half a file."""
+    """Atomic replace: a reader never sees half a file. A file where the directory belongs (once seen after a
+    node restart: `NotADirectoryError` for /run/labctl, the sidecar in a crash loop) is replaced by it."""
+    if path.parent.exists() and not path.parent.is_dir():
+        path.parent.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(status))

@@ -167,6 +167,31 @@ def test_status_write_is_atomic(tmp_path: Path) -> None:
     assert json.loads(path.read_text()) == {"role": "active"} and not path.with_suffix(".tmp").exists()
 
 
+def test_a_file_where_the_status_directory_belongs_is_replaced(tmp_path: Path) -> None:
+    (tmp_path / "run").write_text("not a directory")
+    path = tmp_path / "run" / "sidecar-status.json"
+    main_mod.status.write({"role": "standby"}, path)
+    assert json.loads(path.read_text()) == {"role": "standby"}
+
+
+def test_a_status_file_that_cannot_be_written_is_an_event_not_a_crash(sidecar: Any, monkeypatch: Any,
+                                                                      capsys: Any) -> None:
+    car, _log = sidecar
+
+    def refuse(status: Any, path: Any = None) -> None:
+        raise PermissionError(13, "Permission denied", "/run/labctl/sidecar-status.tmp")
+
+    monkeypatch.setattr(main_mod.status, "write", refuse)
+    car.write_status()
+    car.write_status()  # the same failure again: logged once
+    lines = [line for line in capsys.readouterr().out.splitlines() if "status file not written" in line]
+    assert len(lines) == 1 and "Permission denied" in lines[0], lines
+    assert car.status_error is not None
+    monkeypatch.setattr(main_mod.status, "write", lambda status, path=None: None)
+    car.write_status()
+    assert car.status_error is None
+
+
 def test_a_bad_config_stops_the_sidecar_with_the_key_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     bad = {**LEGACY, "hsrp": {k: v for k, v in LEGACY["hsrp"].items() if k != "hello_ms"}}
     path = tmp_path / "sidecar.json"
