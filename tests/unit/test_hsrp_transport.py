@@ -69,13 +69,13 @@ def test_driver_executes_actions_and_reports_them(monkeypatch):
     async def fake_garp(ifname, ip):
         cmds.append(["garp", ifname, ip])
 
-    def fake_claim(ifname, ip, prefixlen):
-        cmds.append(["claim", ifname, f"{ip}/{prefixlen}"])
-        return True
+    def fake_claim(vips):
+        cmds.extend(["claim", ifname, f"{ip}/{prefixlen}"] for ifname, ip, prefixlen in vips)
+        return [True] * len(vips)
 
     monkeypatch.setattr(transport, "_run", fake_run)
     monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
-    monkeypatch.setattr(transport, "claim_vip", fake_claim)
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
 
     class FakeEndpoint(transport.HsrpEndpoint):
         def open(self, loop, on_packet):
@@ -128,13 +128,13 @@ def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(m
     async def fake_garp(ifname, ip):
         log.append(("arping", ip))
 
-    def fake_claim(ifname, ip, prefixlen):
-        log.append(("claim", ip))
-        return True
+    def fake_claim(vips):
+        log.extend(("claim", ip) for _ifname, ip, _plen in vips)
+        return [True] * len(vips)
 
     monkeypatch.setattr(transport, "_run", fake_run)
     monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
-    monkeypatch.setattr(transport, "claim_vip", fake_claim)
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
 
     class FakeEndpoint(transport.HsrpEndpoint):
         def send(self, packet):
@@ -160,6 +160,79 @@ def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(m
     assert log[:2] == [("claim", "198.51.100.100"), ("send", "COUP")]
     assert ("ip", "del", "198.51.100.100/24") not in log  # the release was overtaken by the second claim
     assert log.count(("claim", "198.51.100.100")) == 2
+
+
+def test_every_claim_of_a_batch_is_made_at_once_before_its_packets(monkeypatch):
+    """Preempting inside and outside in one event: both VIPs in one claim, before any packet of the batch
+    (a claim per VIP drew the inside hosts while the crypto VIP was still missing); a VIP the batch claims
+    twice is claimed once; a failed claim goes to the worker."""
+    log: list[tuple[str, ...]] = []
+
+    def fake_claim(vips):
+        log.append(("claim", *(ip for _ifname, ip, _plen in vips)))
+        return [ip != "10.1.0.1" for _ifname, ip, _plen in vips]
+
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+
+    class FakeEndpoint(transport.HsrpEndpoint):
+        def send(self, packet):
+            log.append(("send", self.ifname, packet.opcode.name))
+
+    outside, inside = FakeEndpoint("eth1", "198.51.100.1", 2, prefixlen=24), FakeEndpoint("eth0", "10.1.0.11", 2, 24)
+    outside.sock = inside.sock = object()
+    router = HsrpRouter([("eth1", HsrpGroup(GroupConfig(group=1, name="out", virtual_ip="198.51.100.100"),
+                                            "198.51.100.1"))])
+    coup = HsrpPacket(version=2, opcode=Opcode.COUP, state=State.ACTIVE, group=1, priority=100, hellotime_ms=3000,
+                      holdtime_ms=10000, virtual_ip="198.51.100.100")
+
+    async def scenario() -> list:
+        driver = transport.HsrpDriver(router, [outside, inside])
+        driver.execute([ClaimVip("10.1.0.1", "eth0"), Send(coup, "eth0"), ClaimVip("198.51.100.100", "eth1"),
+                        ClaimVip("10.1.0.1", "eth0"), Send(coup, "eth1")])
+        return [driver._vip_queue.get_nowait() for _ in range(driver._vip_queue.qsize())]
+
+    queued = asyncio.run(scenario())
+    assert log == [("claim", "10.1.0.1", "198.51.100.100"), ("send", "eth0", "COUP"), ("send", "eth1", "COUP")]
+    assert queued == [(True, "eth0", "10.1.0.1", 24)] * 2  # the failed one, for the worker (once per action)
+
+
+def test_claim_vips_is_one_ip_batch_then_one_announcement_each(monkeypatch):
+    runs: list[tuple[list[str], str]] = []
+    announced: list[tuple[str, str]] = []
+
+    def fake_run(cmd, input=None, **kwargs):  # noqa: A002 - subprocess.run's own keyword
+        runs.append((cmd, input))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(transport.subprocess, "run", fake_run)
+    monkeypatch.setattr(transport, "_garp_raw", lambda ifname, ip: announced.append((ifname, ip)))
+    vips = [("eth1", "198.51.100.100", 24), ("eth0", "10.1.0.1", 24)]
+    assert transport.claim_vips(vips) == [True, True]
+    assert runs == [(["ip", "-batch", "-"],
+                     "address replace 198.51.100.100/24 dev eth1\naddress replace 10.1.0.1/24 dev eth0\n")]
+    assert announced == [("eth1", "198.51.100.100"), ("eth0", "10.1.0.1")]
+    assert transport.claim_vips([]) == [] and len(runs) == 1
+    with pytest.raises(ValueError):
+        transport.claim_vips([("eth0", "not-an-address", 24)])
+
+
+def test_a_failed_batch_is_retried_vip_by_vip_and_a_hung_one_fails_all(monkeypatch):
+    singles: list[str] = []
+
+    def failing_batch(cmd, **kwargs):
+        return subprocess.CompletedProcess(cmd, 1, "", "Error: Cannot find device \"eth9\"")
+
+    monkeypatch.setattr(transport.subprocess, "run", failing_batch)
+    monkeypatch.setattr(transport, "claim_vip", lambda ifname, ip, plen: singles.append(ip) or ifname != "eth9")
+    assert transport.claim_vips([("eth9", "198.51.100.100", 24), ("eth0", "10.1.0.1", 24)]) == [False, True]
+    assert singles == ["198.51.100.100", "10.1.0.1"]
+
+    def hung(*args, **kwargs):
+        raise subprocess.TimeoutExpired(["ip"], 10)
+
+    monkeypatch.setattr(transport.subprocess, "run", hung)
+    assert transport.claim_vips([("eth0", "10.1.0.1", 24), ("eth1", "198.51.100.100", 24)]) == [False, False]
+    assert len(singles) == 2  # not retried one by one: each would hang as long
 
 
 def test_a_claim_whose_ip_command_hangs_is_left_to_the_worker(monkeypatch):
