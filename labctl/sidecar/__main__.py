@@ -86,6 +86,7 @@ class Sidecar:
         self.replay_sender, self.replay_store = replay.Sender(intervals), replay.Store(intervals)
         self.replay_error: str | None = None
         self.status_error: str | None = None  # the last failure to write the status file, logged once
+        self.handover_generation = 0  # the latest handover (`hand_over`); an older one's end is void
         self.charon_started = time.monotonic()  # a replay table older than this charon is not continued
 
     # ------------------------------------------------------------------ executing the policy's commands
@@ -112,6 +113,8 @@ class Sidecar:
             self.channel.send(command.report)
         elif isinstance(command, policy.HaCommand):
             self.charon.ha_command(command.fifo)
+        elif isinstance(command, policy.HandOverRoutes):
+            self.hand_over(command.prefixes)
         elif isinstance(command, policy.WithdrawRoutes):
             rri.withdraw()
             return self.policy.routes_withdrawn()
@@ -223,6 +226,32 @@ class Sidecar:
             await self.run_commands(self.policy.on_sas(sas, time.monotonic(), self.charon.running, generation))
             await asyncio.sleep(policy.SA_POLL)
 
+    def handover_target(self) -> tuple[str, str] | None:
+        """(peer address, interface) to forward to after leaving Active: the other router of a group that is
+        not the crypto group (the inside, where traffic for the remote side comes from), as its Hellos said."""
+        crypto_ifname = self.interfaces.get(self.config.crypto_group.network)
+        for (ifname, _number), grp in self.router.groups.items():
+            if ifname != crypto_ifname and grp.peer_ip is not None:
+                return grp.peer_ip, ifname
+        return None
+
+    def hand_over(self, prefixes: tuple[str, ...]) -> None:
+        target = self.handover_target()
+        if target is None or not prefixes:
+            return
+        rri.hand_over(list(prefixes), *target)
+        self.handover_generation += 1
+        generation = self.handover_generation
+        self.event(contract.EVENT_RRI, f"handover: {', '.join(prefixes)} via {target[0]} on {target[1]} for "
+                   f"{policy.HANDOVER_S:g} s")
+
+        def end() -> None:
+            if generation == self.handover_generation and self.policy.role != contract.ROLE_ACTIVE:
+                rri.end_handover()
+
+        with contextlib.suppress(RuntimeError):  # no running loop (tests drive `do` directly)
+            asyncio.get_running_loop().call_later(policy.HANDOVER_S, end)
+
     def charon_fresh(self) -> None:
         """charon was just (re)started: forget its SAs, and its replay state is not continued yet."""
         self.policy.forget_sas()
@@ -292,6 +321,7 @@ class Sidecar:
         loop = asyncio.get_running_loop()
         self.charon.start()
         self.charon_started = time.monotonic()
+        rri.end_handover()  # a handover of the sidecar that ran before this one (a crash) ends with it
         self.execute(self.policy.on_start())
         grace = policy.startup_grace(self.config.ha_plugin, self.config.hsrp.hold_ms)
         if grace > 0:

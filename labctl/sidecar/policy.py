@@ -65,6 +65,9 @@ BULK_RESYNC_BACKOFF = 15.0  # seconds between two bulk resyncs (a reload and its
 # holdtimes (active timer, then standby timer) before a router can become Active; HSRP starts late only by
 # what is missing from that (1.5 s - 2 x 300 ms with msec timers, nothing with the 700 ms default).
 HA_STARTUP_RESYNC_GRACE = 1.5
+# seconds a node that left Active forwards to the new one what still comes for the remote side
+# (`HandOverRoutes`): OSPF moves the route in well under a second, hosts their ARP entry at the gratuitous ARP
+HANDOVER_S = 3.0
 LIVE_SA_STATES = ("ESTABLISHED", "PASSIVE")  # a standby holds synced IKE SAs as PASSIVE, the active's are ESTABLISHED
 
 
@@ -208,6 +211,14 @@ class SyncRoutes(Command):
 
 
 @dataclass(frozen=True)
+class HandOverRoutes(Command):
+    """Before the RRI routes go: forward what still arrives for `prefixes` to the new Active for a moment
+    (`rri.hand_over`); not announced, removed by the sidecar after `HANDOVER_S` or when Active again."""
+
+    prefixes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class WithdrawRoutes(Command):
     """Flush every RRI route, then report :meth:`SsoPolicy.routes_withdrawn`."""
 
@@ -320,6 +331,8 @@ class SsoPolicy:
                 out += [ActivateSegment(), Event(EVENT_HA, "segment 1 activated")]
             out.append(AwaitVip(self.config.crypto_group.virtual_ip))
         elif old == ROLE_ACTIVE:
+            if self.config.rri.enabled and self.rri_routes:
+                out.append(HandOverRoutes(tuple(self.rri_routes)))
             out.append(WithdrawRoutes())
             if self.ha_plugin:
                 out += [DeactivateSegment(), Event(EVENT_HA, "segment 1 deactivated")]

@@ -11,7 +11,12 @@ import subprocess
 from labctl.sidecar.contract import RRI_PROTO, TUNNEL_DEVICE
 from labctl.sidecar.policy import client_routes
 
-__all__ = ["RRI_PROTO", "TUNNEL_DEVICE", "client_routes", "inject", "installed", "sync", "withdraw"]
+__all__ = ["RRI_PROTO", "TUNNEL_DEVICE", "client_routes", "end_handover", "hand_over", "inject", "installed", "sync",
+           "withdraw"]
+# Handover routes live in their own table, which zebra does not read (never announced by OSPF), consulted
+# before the main table for what arrives on the interface they name.
+HANDOVER_TABLE = "78"
+HANDOVER_PREF = "90"
 
 
 def _ip(*args: str) -> subprocess.CompletedProcess[str]:
@@ -19,7 +24,9 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def inject(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
-    """Install (or refresh) the RRI routes; returns those now present."""
+    """Install (or refresh) the RRI routes; returns those now present. A node that is Active again forwards
+    into its tunnel, not to the peer: a handover of its own ends first."""
+    end_handover()
     for prefix in prefixes:
         _ip("route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50")
     return installed()
@@ -45,3 +52,21 @@ def installed() -> list[str]:
     """The RRI routes in the kernel (host routes listed without /32)."""
     out = _ip("-4", "route", "show", "proto", RRI_PROTO).stdout
     return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def hand_over(prefixes: list[str], via: str, ifname: str) -> None:
+    """Make before break for routing: the node that stops being Active forwards what still arrives on `ifname`
+    for the remote side (a router whose OSPF route, or a host whose ARP entry, has not moved yet) to the new
+    Active at `via`, instead of dropping it once its RRI routes are gone. Its own SAs cannot carry it: the
+    new Active continues their sequence numbers an interval ahead, so the peer would drop them as replays."""
+    for prefix in prefixes:
+        _ip("route", "replace", prefix, "via", via, "dev", ifname, "table", HANDOVER_TABLE)
+    if f"lookup {HANDOVER_TABLE}" not in _ip("rule", "show", "pref", HANDOVER_PREF).stdout:
+        _ip("rule", "add", "pref", HANDOVER_PREF, "iif", ifname, "lookup", HANDOVER_TABLE)
+
+
+def end_handover() -> None:
+    """Remove the handover routes and their rule (nothing to do when there are none)."""
+    while _ip("rule", "del", "pref", HANDOVER_PREF).returncode == 0:
+        pass
+    _ip("route", "flush", "table", HANDOVER_TABLE)

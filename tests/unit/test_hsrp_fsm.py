@@ -792,3 +792,18 @@ def test_router_preemption_waits_for_the_node_gate() -> None:
             assert high.group("eth0", 1).state == State.STANDBY
             assert low.group("eth0", 1).state == State.ACTIVE
     assert high.group("eth0", 1).state == State.ACTIVE
+
+
+def test_each_router_knows_the_other_ones_address_for_the_routing_handover():
+    """`peer_ip`: where a node that leaves Active forwards what still arrives for the remote side."""
+    lan = Lan()
+    a = lan.single("A", "10.1.0.11", cfg(priority=110, preempt=True))
+    b = lan.single("B", "10.1.0.12", cfg(priority=100))
+    assert grp(a).peer_ip is None  # nobody heard yet
+    lan.start(a, b)
+    lan.advance(30)
+    assert (state(a), state(b)) == (State.ACTIVE, State.STANDBY)
+    assert grp(a).peer_ip == "10.1.0.12" and grp(b).peer_ip == "10.1.0.11"
+    lan.kill(a)
+    lan.advance(15)
+    assert state(b) == State.ACTIVE and grp(b).peer_ip is None  # alone: nobody to hand over to

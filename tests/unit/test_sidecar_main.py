@@ -54,6 +54,8 @@ def sidecar(monkeypatch: pytest.MonkeyPatch) -> tuple[main_mod.Sidecar, list[Any
     monkeypatch.setattr(main_mod, "interface_mac", lambda ifname: b"\x02\0\0\0\0\x01")
     monkeypatch.setattr(main_mod, "vip_present", lambda ip: log.append(("vip?", ip)) or True)
     monkeypatch.setattr(main_mod.rri, "withdraw", lambda: log.append("withdraw"))
+    monkeypatch.setattr(main_mod.rri, "hand_over", lambda prefixes, via, ifname: log.append(("hand_over", prefixes,
+                                                                                             via, ifname)))
     monkeypatch.setattr(main_mod.rri, "inject", lambda prefixes: log.append(("inject", prefixes)) or prefixes)
     monkeypatch.setattr(main_mod.rri, "sync", lambda prefixes: log.append(("sync", prefixes)) or prefixes)
     monkeypatch.setattr(main_mod.status, "write", lambda status, path=None: log.append(("status", status["role"])))
@@ -226,3 +228,23 @@ def test_an_active_forwards_its_table_and_keeps_no_table_of_the_peers(sidecar: A
     monkeypatch.setattr(replay, "get", lambda: mine)
     monkeypatch.setattr(replay, "set_many", lambda raises: applied.extend(raises) or len(raises))
     assert car.sync_replay() == 1 and applied == [(mine[0], 30000)]
+
+
+def test_leaving_active_hands_the_routes_over_to_the_peer_heard_on_the_inside(sidecar: Any, capsys: Any) -> None:
+    """The next hop is the other router of the inside group (not the crypto group's address): where the
+    traffic for the remote side comes from."""
+    from labctl.sidecar.hsrp.packet import HsrpPacket, Opcode
+    from labctl.sidecar.hsrp.packet import State as HsrpState
+
+    car, log = sidecar
+    car.do(main_mod.policy.HandOverRoutes(("10.2.0.0/24",)))
+    assert not any(entry[0] == "hand_over" for entry in log if isinstance(entry, tuple))  # nobody heard yet
+    car.router.start(0.0)
+    for ifname, (number, peer, vip) in {"eth1": (2, "10.1.0.12", "10.1.0.1"),
+                                        "eth0": (1, "198.51.100.12", "198.51.100.3")}.items():
+        hello = HsrpPacket(version=2, opcode=Opcode.HELLO, state=HsrpState.ACTIVE, group=number, priority=100,
+                           hellotime_ms=200, holdtime_ms=700, virtual_ip=vip)
+        car.router.on_packet(ifname, hello, peer, 0.1)
+    car.do(main_mod.policy.HandOverRoutes(("10.2.0.0/24",)))
+    assert ("hand_over", ["10.2.0.0/24"], "10.1.0.12", "eth1") in log
+    assert "handover: 10.2.0.0/24 via 10.1.0.12 on eth1" in capsys.readouterr().out

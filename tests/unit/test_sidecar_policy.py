@@ -28,6 +28,7 @@ from labctl.sidecar.policy import (
     AwaitVip,
     DeactivateSegment,
     Event,
+    HandOverRoutes,
     InjectRoutes,
     JoinHsrp,
     LeaveHsrp,
@@ -337,7 +338,8 @@ def test_leaving_active_withdraws_routes_deactivates_and_reloads_charon() -> Non
     assert out == [Event("role", "active -> transition"), Event("redundancy", "my state ACTIVE -> INITIALIZATION"),
                    SendReport({"node": "gw1", "state": "INITIALIZATION", "role": "transition", "ike": [], "child": [],
                                "carrying": []}),
-                   WithdrawRoutes(), DeactivateSegment(), Event("ha", "segment 1 deactivated"), *RELOAD]
+                   HandOverRoutes(("10.2.0.0/24", "10.3.0.0/24")), WithdrawRoutes(), DeactivateSegment(),
+                   Event("ha", "segment 1 deactivated"), *RELOAD]
     assert pol.reloading
     assert pol.routes_withdrawn() == [Event("rri", "withdrew 10.2.0.0/24, 10.3.0.0/24")]
     assert pol.rri_routes == [] and pol.routes_withdrawn() == []
@@ -351,6 +353,15 @@ def test_leaving_active_without_ha_plugin_only_withdraws() -> None:
     pol = active(config(ha_plugin=False))
     assert non_events(pol.on_role("standby", 1.0, True)) == [WithdrawRoutes()]
     assert not pol.reloading
+
+
+def test_routes_are_handed_over_only_when_there_are_rri_routes_to_hand_over() -> None:
+    pol = active(config(ha_plugin=False))
+    pol.routes_installed(InjectRoutes(ROUTES), ["10.2.0.0/24"])
+    assert non_events(pol.on_role("standby", 1.0, True)) == [HandOverRoutes(("10.2.0.0/24",)), WithdrawRoutes()]
+    off = active(config(ha_plugin=False, rri=False))
+    off.rri_routes = ["10.2.0.0/24"]  # RRI disabled: nothing of ours to hand over, whatever is listed
+    assert non_events(off.on_role("standby", 1.0, True)) == [WithdrawRoutes()]
 
 
 def test_changes_between_non_active_roles_touch_nothing() -> None:

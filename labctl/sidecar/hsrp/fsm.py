@@ -251,6 +251,14 @@ class HsrpGroup:
         return self._active[0] if self._active and self._state != State.ACTIVE else None
 
     @property
+    def peer_ip(self) -> str | None:
+        """The other router's address on this group, as its Hellos said (the Active's, else the Standby's)."""
+        for known in (self._active, self._standby):
+            if known is not None and known[2] != self.my_ip:
+                return known[2]
+        return None
+
+    @property
     def standby_priority(self) -> int | None:
         """Priority advertised by the standby router of this group, if that is a peer."""
         return self._standby[0] if self._standby and self._state != State.STANDBY else None

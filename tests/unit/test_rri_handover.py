@@ -1,0 +1,71 @@
+"""The routing handover (`rri.hand_over`): the node that stops being Active forwards what still arrives for
+the remote side to the new Active, from a table zebra never announces. Real `ip` in a private network
+namespace (`unshare -n`): nothing of the host is touched."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from labctl.sidecar import rri
+
+pytestmark = pytest.mark.skipif(shutil.which("unshare") is None or shutil.which("ip") is None,
+                                reason="needs unshare and ip")
+
+SCRIPT = """
+import subprocess, sys
+sys.path.insert(0, {root!r})
+from labctl.sidecar import rri
+
+def ip(*args):
+    return subprocess.run(["ip", *args], capture_output=True, text=True).stdout
+
+for cmd in (["link", "add", "dum0", "type", "veth", "peer", "name", "dum1"],  # no dummy module everywhere
+            ["addr", "add", "10.62.0.12/24", "dev", "dum0"], ["link", "set", "dum1", "up"],
+            ["link", "set", "dum0", "up"], ["link", "set", "lo", "up"]):
+    subprocess.run(["ip", *cmd], check=True)
+open("/proc/sys/net/ipv4/ip_forward", "w").write("1")
+print("BEFORE", ip("route", "get", "10.53.0.5", "from", "10.62.0.50", "iif", "dum0").split("\\n")[0])
+{actions}
+print("TABLE", ip("route", "show", "table", rri.HANDOVER_TABLE).strip().replace("\\n", " | "))
+print("RULES", ip("rule", "show", "pref", rri.HANDOVER_PREF).strip().replace("\\n", " | "))
+print("ROUTE", ip("route", "get", "10.53.0.5", "from", "10.62.0.50", "iif", "dum0").split("\\n")[0])
+print("MAIN", ip("route", "show", "table", "main").strip().replace("\\n", " | "))
+"""
+
+
+def in_namespace(actions: str) -> dict[str, str]:
+    code = SCRIPT.format(root=str(Path(__file__).resolve().parents[2]), actions=actions)
+    run = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if run.returncode != 0 and "Operation not permitted" in run.stderr:
+        pytest.skip("no network namespace here")
+    assert run.returncode == 0, run.stderr
+    return dict(line.split(" ", 1) if " " in line else (line, "") for line in run.stdout.splitlines())
+
+
+def test_the_handover_forwards_the_remote_prefixes_to_the_new_active_and_is_not_in_the_main_table() -> None:
+    out = in_namespace('rri.hand_over(["10.53.0.0/24", "10.33.0.7"], "10.62.0.11", "dum0")\n'
+                       'rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")  # again: one rule, not two')
+    assert "unreachable" in out["BEFORE"] or "10.62.0.11" not in out["BEFORE"]
+    assert "10.53.0.0/24 via 10.62.0.11 dev dum0" in out["TABLE"] and "10.33.0.7 via 10.62.0.11" in out["TABLE"]
+    assert out["RULES"].count(f"lookup {rri.HANDOVER_TABLE}") == 1 and "iif dum0" in out["RULES"]
+    assert "via 10.62.0.11 dev dum0" in out["ROUTE"]
+    assert "10.53.0.0" not in out["MAIN"]  # zebra reads the main table only: never announced
+
+
+def test_the_end_of_the_handover_leaves_nothing_and_costs_nothing_when_there_was_none() -> None:
+    out = in_namespace('rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\nrri.end_handover()\nrri.end_handover()')
+    assert out["TABLE"] == "" and out["RULES"] == ""
+    assert "10.62.0.11" not in out["ROUTE"]
+
+
+def test_injecting_rri_routes_ends_a_handover_first() -> None:
+    """A node that is Active again forwards into its own tunnel, not to the peer (the rule is consulted first)."""
+    out = in_namespace('rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\n'
+                       'rri.inject(["10.53.0.0/24"], device="dum0")')
+    assert out["TABLE"] == "" and out["RULES"] == ""
+    assert "10.53.0.0/24 dev dum0 proto 77" in out["MAIN"] or "10.53.0.0/24 dev dum0 proto" in out["MAIN"]
