@@ -204,6 +204,7 @@ class HsrpGroup:
         self._preempt_timer = False  # _preempt_at is still a pending deadline
         self._active: tuple[int, int, str] | None = None  # (priority, ip int, ip)
         self._standby: tuple[int, int, str] | None = None
+        self._peer_ip: str | None = None  # the other router last heard (`peer_ip`)
 
     # ------------------------------------------------------------------ properties
 
@@ -252,11 +253,9 @@ class HsrpGroup:
 
     @property
     def peer_ip(self) -> str | None:
-        """The other router's address on this group, as its Hellos said (the Active's, else the Standby's)."""
-        for known in (self._active, self._standby):
-            if known is not None and known[2] != self.my_ip:
-                return known[2]
-        return None
+        """The address of the other router last heard on this group (an HA pair has one): kept when the
+        group stops or resigns, which is when a node hands its routes over to it."""
+        return self._peer_ip
 
     @property
     def standby_priority(self) -> int | None:
@@ -404,6 +403,7 @@ class HsrpGroup:
         if src == self._my_ip_int or pkt.version != self.config.version or self._state == State.INITIAL:
             self.counters["ignored"] += 1
             return out
+        self._peer_ip = src_ip
         hold_s = self._learned_hold_ms(pkt) / 1000
         claims_active = opcode == Opcode.COUP or (opcode == Opcode.HELLO and pstate == State.ACTIVE)
 
