@@ -69,3 +69,24 @@ def test_injecting_rri_routes_ends_a_handover_first() -> None:
                        'rri.inject(["10.53.0.0/24"], device="dum0")')
     assert out["TABLE"] == "" and out["RULES"] == ""
     assert "10.53.0.0/24 dev dum0 proto 77" in out["MAIN"] or "10.53.0.0/24 dev dum0 proto" in out["MAIN"]
+
+
+def test_the_vip_check_reads_the_local_addresses_from_fib_trie() -> None:
+    """`vip_present` without an `ip` process: an address added to an interface is seen at once, a host route
+    or another node's address is not."""
+    code = f"""
+import subprocess, sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2])!r})
+from labctl.sidecar.__main__ import vip_present
+for cmd in (["link", "add", "v0", "type", "veth", "peer", "name", "v1"], ["link", "set", "v0", "up"],
+            ["addr", "add", "10.61.0.11/24", "dev", "v0"], ["route", "add", "10.63.0.7/32", "dev", "v0"]):
+    subprocess.run(["ip", *cmd], check=True)
+before = vip_present("10.61.0.3")
+subprocess.run(["ip", "addr", "add", "10.61.0.3/24", "dev", "v0"], check=True)
+print(before, vip_present("10.61.0.3"), vip_present("10.61.0.11"), vip_present("10.63.0.7"), vip_present("10.61.0.12"))
+"""
+    run = subprocess.run(["unshare", "-n", sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    if run.returncode != 0 and "Operation not permitted" in run.stderr:
+        pytest.skip("no network namespace here")
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["False", "True", "True", "False", "False"]
