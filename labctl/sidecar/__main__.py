@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -87,6 +88,8 @@ class Sidecar:
         self.replay_error: str | None = None
         self.status_error: str | None = None  # the last failure to write the status file, logged once
         self.handover_generation = 0  # the latest handover (`hand_over`); an older one's end is void
+        # started again by the gateway's init loop after a crash (not with the container): see startup_grace
+        self.restarted = os.environ.get(contract.RESTART_ENV) == "1"
         self.charon_started = time.monotonic()  # a replay table older than this charon is not continued
 
     # ------------------------------------------------------------------ executing the policy's commands
@@ -323,7 +326,8 @@ class Sidecar:
         self.charon_started = time.monotonic()
         rri.end_handover()  # a handover of the sidecar that ran before this one (a crash) ends with it
         self.execute(self.policy.on_start())
-        grace = policy.startup_grace(self.config.ha_plugin, self.config.hsrp.hold_ms)
+        grace = policy.startup_grace(self.config.ha_plugin, self.config.hsrp.hold_ms, self.restarted,
+                                     self.config.hsrp.hello_ms)
         if grace > 0:
             self.write_status()
             await asyncio.sleep(grace)

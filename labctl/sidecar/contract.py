@@ -13,6 +13,7 @@ import time
 from typing import NamedTuple
 
 # ---------------------------------------------------------------------------------------------- paths, ports
+RESTART_ENV = "LABCTL_SIDECAR_RESTARTED"  # "1" when the init loop restarts a crashed sidecar
 STATUS_PATH = "/run/labctl/sidecar-status.json"  # JSON status the sidecar rewrites every tick (atomic replace)
 CONFIG_PATH = "/etc/labctl/sidecar.json"  # the sidecar's config (labctl.sidecar.config.SidecarConfig as JSON)
 CHARON_LOG = "/var/log/charon.log"  # charon's filelog (strongswan.conf `filelog { path = ... }`)

@@ -125,11 +125,14 @@ def derive_state(
     return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_carrying <= my_carrying else Redundancy.STANDBY_COLD
 
 
-def startup_grace(ha_plugin: bool, hold_ms: int) -> float:
-    """Seconds HSRP must start late so charon's startup resync is over before we can become Active."""
-    if not ha_plugin:
-        return 0.0
-    return max(0.0, HA_STARTUP_RESYNC_GRACE - 2 * hold_ms / 1000)
+def startup_grace(ha_plugin: bool, hold_ms: int, restarted: bool = False, hello_ms: int = 0) -> float:
+    """Seconds HSRP must start late so charon's startup resync is over before we can become Active.
+    `restarted`: the sidecar itself crashed and came back (its charon with it, empty): it must stay silent
+    until the peer's active timer has expired (hold + a hello), or its Speak Hellos, better by priority,
+    send the peer from Standby back to Listen and the empty node wins the election it just lost (seen: a
+    sidecar back within 0.7 s on the OSPF lab, 2.6 s outage, IKE SA dead)."""
+    resync = max(0.0, HA_STARTUP_RESYNC_GRACE - 2 * hold_ms / 1000) if ha_plugin else 0.0
+    return max(resync, (hold_ms + hello_ms) / 1000) if restarted else resync
 
 
 # ---------------------------------------------------------------------------------------------- commands

@@ -170,7 +170,19 @@ def test_hot_needs_every_peer_ike_sa_and_a_child_wherever_the_peer_has_one() -> 
 ])
 def test_startup_resync_grace(ha_plugin: bool, hold_ms: int, grace: float) -> None:
     assert p.startup_grace(ha_plugin, hold_ms) == pytest.approx(grace, abs=1e-9)
+    assert p.startup_grace(ha_plugin, hold_ms, restarted=False, hello_ms=200) == pytest.approx(grace, abs=1e-9)
     assert p.HA_STARTUP_RESYNC_GRACE == 1.5
+
+
+@pytest.mark.parametrize(("ha_plugin", "hold_ms", "hello_ms", "grace"), [
+    (True, 700, 200, 0.9),  # shipped: the peer's active timer (hold) has expired, plus a hello
+    (True, 300, 100, 0.9),  # msec timers: the resync grace is the longer
+    (True, 10_000, 3000, 13.0),  # IOS timers
+    (False, 300, 100, 0.4),  # without the ha plugin too: the node's charon restarted empty
+])
+def test_a_restarted_sidecar_stays_silent_until_the_peer_took_over(ha_plugin: bool, hold_ms: int, hello_ms: int,
+                                                                   grace: float) -> None:
+    assert p.startup_grace(ha_plugin, hold_ms, restarted=True, hello_ms=hello_ms) == pytest.approx(grace, abs=1e-9)
 
 
 def test_timing_constants() -> None:
