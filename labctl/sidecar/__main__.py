@@ -88,6 +88,7 @@ class Sidecar:
         self.replay_error: str | None = None
         self.status_error: str | None = None  # the last failure to write the status file, logged once
         self.handover_generation = 0  # the latest handover (`hand_over`); an older one's end is void
+        self.handover_active = False  # routes handed over to the peer right now (the next inject ends them)
         # started again by the gateway's init loop after a crash (not with the container): see startup_grace
         self.restarted = os.environ.get(contract.RESTART_ENV) == "1"
         self.charon_started = time.monotonic()  # a replay table older than this charon is not continued
@@ -146,7 +147,9 @@ class Sidecar:
                 await asyncio.sleep(VIP_WAIT[1])
             return self.policy.vip_ready()
         if isinstance(command, policy.InjectRoutes):
-            return self.policy.routes_installed(command, await asyncio.to_thread(rri.inject, list(command.prefixes)))
+            handover, self.handover_active = self.handover_active, False
+            return self.policy.routes_installed(command, await asyncio.to_thread(rri.inject, list(command.prefixes),
+                                                                                 rri.TUNNEL_DEVICE, handover))
         if isinstance(command, policy.SyncRoutes):
             return self.policy.routes_installed(command, await asyncio.to_thread(rri.sync, list(command.prefixes)))
         if isinstance(command, policy.ReloadCharon):
@@ -243,6 +246,7 @@ class Sidecar:
         if target is None or not prefixes:
             return
         rri.hand_over(list(prefixes), *target)
+        self.handover_active = True
         self.handover_generation += 1
         generation = self.handover_generation
         self.event(contract.EVENT_RRI, f"handover: {', '.join(prefixes)} via {target[0]} on {target[1]} for "
@@ -251,6 +255,7 @@ class Sidecar:
         def end() -> None:
             if generation == self.handover_generation and self.policy.role != contract.ROLE_ACTIVE:
                 rri.end_handover()
+                self.handover_active = False
 
         with contextlib.suppress(RuntimeError):  # no running loop (tests drive `do` directly)
             asyncio.get_running_loop().call_later(policy.HANDOVER_S, end)

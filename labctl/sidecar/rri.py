@@ -23,12 +23,14 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
 
 
-def inject(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
-    """Install (or refresh) the RRI routes; returns those now present. A node that is Active again forwards
-    into its tunnel, not to the peer: a handover of its own ends first."""
-    end_handover()
+def inject(prefixes: list[str], device: str = TUNNEL_DEVICE, handover: bool = False) -> list[str]:
+    """Install (or refresh) the RRI routes; returns those now present. `handover`: this node still hands over
+    to the peer (it was Active moments ago): that ends once its own routes are in, for it forwards into its
+    tunnel now. Without one, no process is spent on it: these routes are on the takeover's path."""
     for prefix in prefixes:
         _ip("route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50")
+    if handover:
+        end_handover()
     return installed()
 
 

@@ -63,10 +63,10 @@ def test_the_end_of_the_handover_leaves_nothing_and_costs_nothing_when_there_was
     assert "10.62.0.11" not in out["ROUTE"]
 
 
-def test_injecting_rri_routes_ends_a_handover_first() -> None:
+def test_injecting_rri_routes_ends_a_handover_it_is_told_of() -> None:
     """A node that is Active again forwards into its own tunnel, not to the peer (the rule is consulted first)."""
     out = in_namespace('rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\n'
-                       'rri.inject(["10.53.0.0/24"], device="dum0")')
+                       'rri.inject(["10.53.0.0/24"], device="dum0", handover=True)')
     assert out["TABLE"] == "" and out["RULES"] == ""
     assert "10.53.0.0/24 dev dum0 proto 77" in out["MAIN"] or "10.53.0.0/24 dev dum0 proto" in out["MAIN"]
 
@@ -90,3 +90,10 @@ print(before, vip_present("10.61.0.3"), vip_present("10.61.0.11"), vip_present("
         pytest.skip("no network namespace here")
     assert run.returncode == 0, run.stderr
     assert run.stdout.split() == ["False", "True", "True", "False", "False"]
+
+
+def test_injecting_without_a_handover_leaves_the_handover_table_alone() -> None:
+    """No process spent on a handover that is not there (the common takeover); one that is stays."""
+    out = in_namespace('rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\n'
+                       'rri.inject(["10.53.0.0/24"], device="dum0")')
+    assert "10.53.0.0/24 via 10.62.0.11" in out["TABLE"] and "lookup 78" in out["RULES"]

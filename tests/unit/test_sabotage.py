@@ -215,7 +215,7 @@ def test_a_slow_sidecar_waits_the_delay_before_it_looks_for_the_vip(monkeypatch:
     monkeypatch.setattr(main_mod.transport, "find_interface",
                         lambda ip: ("eth0" if ip.startswith("198.") else "eth1", 24))
     monkeypatch.setattr(main_mod, "interface_mac", lambda ifname: b"\x02\0\0\0\0\x01")
-    monkeypatch.setattr(main_mod.rri, "inject", lambda prefixes: prefixes)
+    monkeypatch.setattr(main_mod.rri, "inject", lambda prefixes, *_rest: prefixes)
     car = main_mod.Sidecar(SidecarConfig.from_dict(LEGACY | {"takeover_delay_ms": 60}))
     car.charon.ha_command = lambda command: log.append(("fifo", command)) or True  # type: ignore[method-assign]
 

@@ -56,7 +56,8 @@ def sidecar(monkeypatch: pytest.MonkeyPatch) -> tuple[main_mod.Sidecar, list[Any
     monkeypatch.setattr(main_mod.rri, "withdraw", lambda: log.append("withdraw"))
     monkeypatch.setattr(main_mod.rri, "hand_over", lambda prefixes, via, ifname: log.append(("hand_over", prefixes,
                                                                                              via, ifname)))
-    monkeypatch.setattr(main_mod.rri, "inject", lambda prefixes: log.append(("inject", prefixes)) or prefixes)
+    monkeypatch.setattr(main_mod.rri, "inject",
+                        lambda prefixes, _device, handover: log.append(("inject", prefixes, handover)) or prefixes)
     monkeypatch.setattr(main_mod.rri, "sync", lambda prefixes: log.append(("sync", prefixes)) or prefixes)
     monkeypatch.setattr(main_mod.status, "write", lambda status, path=None: log.append(("status", status["role"])))
     car = main_mod.Sidecar(SidecarConfig.from_dict(LEGACY))
@@ -76,7 +77,7 @@ def test_takeover_writes_the_segment_at_once_and_finishes_in_a_task(sidecar: Any
 
     at_once = asyncio.run(scenario())
     assert at_once == [("fifo", "+1")]  # before the observer returns: the driver's next actions follow it
-    assert log == [("fifo", "+1"), ("vip?", "198.51.100.3"), ("inject", ["10.2.0.0/24"]), ("fifo", "*1")]
+    assert log == [("fifo", "+1"), ("vip?", "198.51.100.3"), ("inject", ["10.2.0.0/24"], False), ("fifo", "*1")]
     lines = [contract.parse_event(line) for line in capsys.readouterr().out.splitlines()]
     assert [(e.kind, e.detail) for e in lines] == [
         ("role", "init -> active"), ("redundancy", "my state INITIALIZATION -> ACTIVE"),
@@ -248,3 +249,9 @@ def test_leaving_active_hands_the_routes_over_to_the_peer_heard_on_the_inside(si
     car.do(main_mod.policy.HandOverRoutes(("10.2.0.0/24",)))
     assert ("hand_over", ["10.2.0.0/24"], "10.1.0.12", "eth1") in log
     assert "handover: 10.2.0.0/24 via 10.1.0.12 on eth1" in capsys.readouterr().out
+    assert car.handover_active
+    asyncio.run(car.do_slow(main_mod.policy.InjectRoutes(("10.2.0.0/24",))))  # Active again: the handover ends
+    asyncio.run(car.do_slow(main_mod.policy.InjectRoutes(("10.2.0.0/24",))))  # ... once
+    injects = [entry for entry in log if entry[0] == "inject"]
+    assert injects == [("inject", ["10.2.0.0/24"], True), ("inject", ["10.2.0.0/24"], False)]
+    assert not car.handover_active
