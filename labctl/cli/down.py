@@ -32,6 +32,9 @@ def down(lab_or_topology: str | None, all_labs: bool, as_json: bool) -> None:
         if not as_json:
             console.print(f"lab [bold]{lab}[/]: removed {removed['containers']} containers, {removed['networks']} "
                           f"networks, {removed['firewall_rules']} firewall rules in {removed_s:.2f}s")
+            if removed.get("networks_left"):
+                console.print(f"  {removed['networks_left']} network(s) left in place (a stale Docker endpoint; "
+                              "`up` reuses it)")
     if as_json:
         emit_json(results if all_labs else results[0])
     elif all_labs and not names:

@@ -200,7 +200,8 @@ def down(client: docker.DockerClient, lab: str, progress: Progress = lambda _msg
         progress(f"left in place (Docker still counts an endpoint of a removed container): {', '.join(stuck)}")
     rules = firewall.remove_lab_rules(client, lab)
     helper.remove_helpers(client, lab)
-    return {"containers": len(containers), "networks": len(networks) - len(stuck), "firewall_rules": rules}
+    return {"containers": len(containers), "networks": len(networks) - len(stuck), "firewall_rules": rules,
+            "networks_left": len(stuck)}
 
 
 def _remove_network(network: Network, attempts: int = 30) -> bool:
