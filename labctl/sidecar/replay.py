@@ -134,6 +134,11 @@ class Sender:
         return [sa.wire() for sa in sorted(self.last_table, key=lambda s: s.key)[:STATUS_ENTRIES]]
 
 
+def continues_at(sa: SaSeq, outbound_interval: int) -> int:
+    """What the synced state of `sa` continues at: outbound one interval ahead, inbound the window top."""
+    return sa.seq if sa.inbound else min(MAX_SEQ, sa.seq + outbound_interval)
+
+
 class Store:
     """The standby's side: the Active's last table, and what to raise locally to continue it."""
 
@@ -150,8 +155,7 @@ class Store:
         self.tables_received += 1
 
     def target(self, sa: SaSeq) -> int:
-        """What the synced state of `sa` continues at: outbound one interval ahead, inbound the window top."""
-        return sa.seq if sa.inbound else min(MAX_SEQ, sa.seq + self.intervals.outbound)
+        return continues_at(sa, self.intervals.outbound)
 
     def raises(self, local: list[SaSeq]) -> list[tuple[SaSeq, int]]:
         """(local SA, value) for every local SA below the target of its synced twin (same SPI, same dst)."""

@@ -16,7 +16,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from labctl.errors import LabctlError
+from labctl.sidecar import replay
 from labctl.sidecar.contract import RRI_PROTO
+from labctl.sidecar.replay import SaSeq
 from labctl.sidecar.sso import Redundancy
 from labctl.views.running_config import running_config
 
@@ -258,10 +260,11 @@ def ha_replay(side: dict[str, Any] | None, spi: str | None) -> dict[str, int] | 
     for entry_spi, _dst, _direction, seq in sync.get("sent_table") or []:
         if entry_spi.lower() == key:
             return {"sent": seq}
-    for entry_spi, _dst, direction, seq in sync.get("table") or []:
+    for entry_spi, dst, direction, seq in sync.get("table") or []:
         if entry_spi.lower() == key:
-            ahead = 0 if direction == "in" else ((side or {}).get("replay_interval") or {}).get("outbound", 0)
-            return {"received": seq, "continues_at": seq + ahead}
+            outbound = ((side or {}).get("replay_interval") or {}).get("outbound", 0)
+            return {"received": seq, "continues_at": replay.continues_at(SaSeq(entry_spi, dst, direction == "in", seq),
+                                                                         outbound)}
     return None
 
 

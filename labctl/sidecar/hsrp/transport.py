@@ -208,11 +208,16 @@ def claim_vip(ifname: str, ip: str, prefixlen: int) -> bool:
     except (OSError, subprocess.SubprocessError) as e:
         log.error("adding VIP %s/%s to %s failed: %s", ip, prefixlen, ifname, e)
         return False
+    _announce_now(ifname, ip)
+    return True
+
+
+def _announce_now(ifname: str, ip: str) -> None:
+    """The first gratuitous ARP of a claim, in-process; a failure only logs."""
     try:
         _garp_raw(ifname, ip)
     except OSError as e:  # no CAP_NET_RAW: the arping repeat (queued by the driver) still announces it
         log.warning("gratuitous ARP for %s on %s failed: %s", ip, ifname, e)
-    return True
 
 
 def claim_vips(vips: list[tuple[str, str, int]]) -> list[bool]:
@@ -235,10 +240,7 @@ def claim_vips(vips: list[tuple[str, str, int]]) -> list[bool]:
         log.error("adding VIPs in one batch failed (%s): one by one", res.stderr.strip())
         return [claim_vip(*vip) for vip in vips]
     for ifname, ip, _plen in vips:
-        try:
-            _garp_raw(ifname, ip)
-        except OSError as e:  # no CAP_NET_RAW: the arping repeat (queued by the driver) still announces it
-            log.warning("gratuitous ARP for %s on %s failed: %s", ip, ifname, e)
+        _announce_now(ifname, ip)
     return [True] * len(vips)
 
 
