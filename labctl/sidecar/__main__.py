@@ -232,6 +232,16 @@ class Sidecar:
             await self.run_commands(self.policy.on_sas(sas, time.monotonic(), self.charon.running, generation))
             await asyncio.sleep(policy.SA_POLL)
 
+    def routes_with_claim(self, claims: list[tuple[str, str, int]]) -> list[str]:
+        """`ip -batch` lines for a claim that takes the crypto VIP (a takeover): the RRI routes, so the first
+        packets the claim's announcement draws find them; `InjectRoutes` after the VIP wait only confirms them."""
+        if all(ip != self.config.crypto_group.virtual_ip for _ifname, ip, _plen in claims):
+            return []
+        lines = rri.claim_lines(self.policy.takeover_routes(), rri.TUNNEL_DEVICE, self.handover_active)
+        if lines and self.handover_active:
+            self.handover_active = False  # ended in the claim's batch (its routes would shadow ours)
+        return lines
+
     def handover_target(self) -> tuple[str, str] | None:
         """(peer address, interface) to forward to after leaving Active: the other router of a group that is
         not the crypto group (the inside, where traffic for the remote side comes from), as its Hellos said."""
@@ -340,8 +350,9 @@ class Sidecar:
         for (ifname, _number), grp in self.router.groups.items():
             endpoints.setdefault(ifname, transport.HsrpEndpoint(ifname, grp.my_ip, grp.config.version))
         delay = self.config.takeover_delay_ms / 1000
-        self.driver = SlowClaimDriver(self.router, endpoints.values(), self.on_action, delay=delay) if delay \
-            else transport.HsrpDriver(self.router, endpoints.values(), self.on_action)
+        hook = self.routes_with_claim
+        self.driver = SlowClaimDriver(self.router, endpoints.values(), self.on_action, delay=delay, with_claim=hook) \
+            if delay else transport.HsrpDriver(self.router, endpoints.values(), self.on_action, with_claim=hook)
         sock = self.channel.open()
         loop.add_reader(sock, self._read_sso, sock)
         stop = asyncio.Event()

@@ -15,7 +15,8 @@ Rules, each fixed after a failure seen in the lab:
 * Becoming Active: continue the synced ESP sequence state (``replay-sync``: raise every SA to the last
   state the Active forwarded, see :mod:`.replay`; the standby already does so as tables arrive, this
   covers a charon reloaded since), activate the ha segment, wait for the crypto VIP, inject RRI routes
-  (with one per remote-access client the synced SAs carry), then, with ``rekey`` instead, rekey the
+  (with one per remote-access client the synced SAs carry; :meth:`SsoPolicy.takeover_routes` are already
+  installed with the VIP claim itself, so the first packets it draws find them), then, with ``rekey`` instead, rekey the
   segment's CHILD_SAs (``*1``): new SAs start at sequence number 1 on both ends.
 * Leaving Active: withdraw RRI, deactivate the segment and reload charon, as IOS reloads, so the node
   re-syncs from the new Active instead of keeping SAs it has since rekeyed or deleted.
@@ -298,6 +299,14 @@ class SsoPolicy:
     def preempt_allowed(self) -> bool:
         """HSRP may preempt only once this node could take over statefully (the router's gate)."""
         return not self.ha_plugin or self.redundancy is Redundancy.STANDBY_HOT
+
+    def takeover_routes(self) -> tuple[str, ...]:
+        """The RRI routes a takeover installs with its VIP claim (the sidecar puts them in the claim's own
+        process): the configured ones and, with `remote-peer`, one per client the synced SAs carry."""
+        rri = self.config.rri
+        if not rri.enabled:
+            return ()
+        return (*rri.routes, *(client_routes(self.sas, LIVE_SA_STATES) if rri.remote_peer else ()))
 
     def fresh_peer(self, now: float) -> Mapping[str, Any] | None:
         """The peer's last SSO report while it is fresh (heard within PEER_FRESH)."""

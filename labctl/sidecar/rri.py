@@ -6,13 +6,15 @@ anything else (and redistributed by a routing daemon as `kernel` routes).
 
 from __future__ import annotations
 
+import socket
 import subprocess
+from collections.abc import Iterable
 
 from labctl.sidecar.contract import RRI_PROTO, TUNNEL_DEVICE
 from labctl.sidecar.policy import client_routes
 
-__all__ = ["RRI_PROTO", "TUNNEL_DEVICE", "client_routes", "end_handover", "hand_over", "inject", "installed", "sync",
-           "withdraw"]
+__all__ = ["RRI_PROTO", "TUNNEL_DEVICE", "claim_lines", "client_routes", "end_handover", "hand_over", "inject",
+           "installed", "sync", "withdraw"]
 # Handover routes live in their own table, which zebra does not read (never announced by OSPF), consulted
 # before the main table for what arrives on the interface they name.
 HANDOVER_TABLE = "78"
@@ -23,12 +25,30 @@ def _ip(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["ip", *args], capture_output=True, text=True, check=False)
 
 
+def _route(prefix: str, device: str) -> list[str]:
+    return ["route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50"]
+
+
+def claim_lines(prefixes: Iterable[str], device: str = TUNNEL_DEVICE, handover: bool = False) -> list[str]:
+    """The RRI routes (and the end of a running handover) as `ip -batch` lines for a takeover's VIP claim: in
+    place before the claim's gratuitous ARP draws traffic, which otherwise arrived a few ms before `inject`
+    ran (lost at the preempt back). Nothing when the tunnel device is missing (charon is not running)."""
+    try:
+        socket.if_nametoindex(device)  # this namespace's devices (/sys may show another's)
+    except OSError:
+        return []
+    lines = [" ".join(_route(prefix, device)) for prefix in prefixes]
+    if handover:
+        lines += [f"rule del pref {HANDOVER_PREF}", f"route flush table {HANDOVER_TABLE}"]
+    return lines
+
+
 def inject(prefixes: list[str], device: str = TUNNEL_DEVICE, handover: bool = False) -> list[str]:
     """Install (or refresh) the RRI routes; returns those now present. `handover`: this node still hands over
     to the peer (it was Active moments ago): that ends once its own routes are in, for it forwards into its
     tunnel now. Without one, no process is spent on it: these routes are on the takeover's path."""
     for prefix in prefixes:
-        _ip("route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50")
+        _ip(*_route(prefix, device))
     if handover:
         end_handover()
     return installed()
@@ -41,7 +61,7 @@ def sync(prefixes: list[str], device: str = TUNNEL_DEVICE) -> list[str]:
     for stale in set(installed()) - wanted:
         _ip("route", "del", stale, "proto", RRI_PROTO)
     for prefix in wanted - set(installed()):
-        _ip("route", "replace", prefix, "dev", device, "proto", RRI_PROTO, "metric", "50")
+        _ip(*_route(prefix, device))
     return installed()
 
 

@@ -69,7 +69,7 @@ def test_driver_executes_actions_and_reports_them(monkeypatch):
     async def fake_garp(ifname, ip):
         cmds.append(["garp", ifname, ip])
 
-    def fake_claim(vips):
+    def fake_claim(vips, extra=()):
         cmds.extend(["claim", ifname, f"{ip}/{prefixlen}"] for ifname, ip, prefixlen in vips)
         return [True] * len(vips)
 
@@ -128,7 +128,7 @@ def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(m
     async def fake_garp(ifname, ip):
         log.append(("arping", ip))
 
-    def fake_claim(vips):
+    def fake_claim(vips, extra=()):
         log.extend(("claim", ip) for _ifname, ip, _plen in vips)
         return [True] * len(vips)
 
@@ -168,7 +168,7 @@ def test_every_claim_of_a_batch_is_made_at_once_before_its_packets(monkeypatch):
     twice is claimed once; a failed claim goes to the worker."""
     log: list[tuple[str, ...]] = []
 
-    def fake_claim(vips):
+    def fake_claim(vips, extra=()):
         log.append(("claim", *(ip for _ifname, ip, _plen in vips)))
         return [ip != "10.1.0.1" for _ifname, ip, _plen in vips]
 
@@ -208,10 +208,12 @@ def test_claim_vips_is_one_ip_batch_then_one_announcement_each(monkeypatch):
     monkeypatch.setattr(transport, "_garp_raw", lambda ifname, ip: announced.append((ifname, ip)))
     vips = [("eth1", "198.51.100.100", 24), ("eth0", "10.1.0.1", 24)]
     assert transport.claim_vips(vips) == [True, True]
-    assert runs == [(["ip", "-batch", "-"],
+    assert runs == [(["ip", "-force", "-batch", "-"],
                      "address replace 198.51.100.100/24 dev eth1\naddress replace 10.1.0.1/24 dev eth0\n")]
     assert announced == [("eth1", "198.51.100.100"), ("eth0", "10.1.0.1")]
     assert transport.claim_vips([]) == [] and len(runs) == 1
+    assert transport.claim_vips(vips[:1], ["route replace 10.2.0.0/24 dev ipsec0"]) == [True]
+    assert runs[-1][1] == "address replace 198.51.100.100/24 dev eth1\nroute replace 10.2.0.0/24 dev ipsec0\n"
     with pytest.raises(ValueError):
         transport.claim_vips([("eth0", "not-an-address", 24)])
 
@@ -375,3 +377,35 @@ def test_two_namespaces_elect_and_fail_over(two_namespaces, tmp_path, version):
         reader.join(5)
     assert states_b[-2:] == ["ACTIVE", "INITIAL"], states_b  # SIGTERM: clean stop...
     assert not _has_vip(ns_b)  # ...which released the VIP
+
+
+def test_the_claim_hook_adds_its_lines_to_the_claim_and_a_failing_one_costs_only_them(monkeypatch):
+    """`with_claim` sees the whole batch of claims and its lines go into the same claim; a hook that raises
+    still lets the VIPs be claimed (the protocol goes on)."""
+    seen: list[tuple[list, tuple]] = []
+
+    def fake_claim(vips, extra=()):
+        seen.append((list(vips), tuple(extra)))
+        return [True] * len(vips)
+
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+    ep = transport.HsrpEndpoint("eth1", "198.51.100.1", 2, prefixlen=24)
+    router = HsrpRouter([("eth1", HsrpGroup(GroupConfig(group=1, name="out", virtual_ip="198.51.100.100"),
+                                            "198.51.100.1"))])
+    hooked: list[list] = []
+
+    def hook(batch):
+        hooked.append(batch)
+        return ["route replace 10.2.0.0/24 dev ipsec0"]
+
+    def broken(batch):
+        raise RuntimeError("no policy")
+
+    async def scenario() -> None:
+        transport.HsrpDriver(router, [ep], with_claim=hook).execute([ClaimVip("198.51.100.100", "eth1")])
+        transport.HsrpDriver(router, [ep], with_claim=broken).execute([ClaimVip("198.51.100.100", "eth1")])
+
+    asyncio.run(scenario())
+    assert hooked == [[("eth1", "198.51.100.100", 24)]]
+    assert seen == [([("eth1", "198.51.100.100", 24)], ("route replace 10.2.0.0/24 dev ipsec0",)),
+                    ([("eth1", "198.51.100.100", 24)], ())]

@@ -97,3 +97,19 @@ def test_injecting_without_a_handover_leaves_the_handover_table_alone() -> None:
     out = in_namespace('rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\n'
                        'rri.inject(["10.53.0.0/24"], device="dum0")')
     assert "10.53.0.0/24 via 10.62.0.11" in out["TABLE"] and "lookup 78" in out["RULES"]
+
+
+def test_a_takeover_claim_installs_the_routes_and_ends_the_handover_in_its_own_batch() -> None:
+    """`claim_lines` in the VIP claim's `ip -batch`: the address, the RRI routes in the main table and no
+    handover left; a missing tunnel device gives no lines (the claim alone goes through)."""
+    out = in_namespace(
+        'from labctl.sidecar.hsrp import transport\n'
+        'rri.hand_over(["10.53.0.0/24"], "10.62.0.11", "dum0")\n'
+        'print("NOTUN", rri.claim_lines(["10.53.0.0/24"], device="nosuch0"))\n'
+        'print("CLAIM", transport.claim_vips([("dum0", "10.62.0.1", 24)],'
+        ' rri.claim_lines(["10.53.0.0/24", "10.33.0.7"], device="dum1", handover=True)))\n'
+        'print("ADDR", ip("-4", "-o", "addr", "show", "dev", "dum0").replace("\\n", " "))')
+    assert out["NOTUN"] == "[]"
+    assert out["CLAIM"] == "[True]" and "10.62.0.1/24" in out["ADDR"]
+    assert out["TABLE"] == "" and out["RULES"] == ""
+    assert f"10.53.0.0/24 dev dum1 proto {rri.RRI_PROTO}" in out["MAIN"] and "10.33.0.7 dev dum1" in out["MAIN"]

@@ -255,3 +255,20 @@ def test_leaving_active_hands_the_routes_over_to_the_peer_heard_on_the_inside(si
     injects = [entry for entry in log if entry[0] == "inject"]
     assert injects == [("inject", ["10.2.0.0/24"], True), ("inject", ["10.2.0.0/24"], False)]
     assert not car.handover_active
+
+
+def test_a_claim_of_the_crypto_vip_carries_the_rri_routes_and_ends_a_handover(sidecar: Any,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only a claim that takes the crypto VIP (a takeover) gets the routes; a running handover is ended by it
+    (the next inject need not), one of the inside VIP alone gets nothing."""
+    car, log = sidecar
+    monkeypatch.setattr(main_mod.rri, "claim_lines", lambda prefixes, device, handover: [
+        f"route {p} dev {device}" for p in prefixes] + (["end handover"] if handover else []))
+    crypto = car.config.crypto_group.virtual_ip
+    inside = next(g.virtual_ip for g in car.config.groups if not g.crypto)
+    assert car.routes_with_claim([("eth1", inside, 24)]) == []
+    car.handover_active = True
+    lines = car.routes_with_claim([("eth1", inside, 24), ("eth0", crypto, 24)])
+    routes = car.policy.takeover_routes()
+    assert routes and lines == [*(f"route {p} dev {main_mod.rri.TUNNEL_DEVICE}" for p in routes), "end handover"]
+    assert not car.handover_active

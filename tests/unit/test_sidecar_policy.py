@@ -654,3 +654,14 @@ def test_rekey_continuity_needs_no_replay_table_for_hot() -> None:
     pol.on_peer_report(ACTIVE_REPORT, 0.0)
     pol.on_sas(MINE, 0.0, True, pol.sas_generation)
     assert pol.redundancy is Redundancy.STANDBY_HOT
+
+
+def test_takeover_routes_are_the_configured_ones_and_one_per_synced_client() -> None:
+    """What the sidecar installs with the VIP claim: nothing without RRI, the configured routes, and with
+    `remote-peer` one per live client SA (PASSIVE synced ones too, not one still connecting)."""
+    assert SsoPolicy(config(rri=False)).takeover_routes() == ()
+    assert standby(config()).takeover_routes() == ROUTES
+    pol = standby(config(remote_peer=True))
+    poll(pol, [sa("a", "b", ("c", "d"), vips=("10.33.0.1/32",)), sa("e", "f", state="ESTABLISHED", vips=("10.33.0.2",)),
+               sa("g", "h", state="CONNECTING", vips=("10.33.0.3",))], 0.1)
+    assert pol.takeover_routes() == (*ROUTES, "10.33.0.1", "10.33.0.2")

@@ -25,7 +25,7 @@ import socket
 import struct
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from pathlib import Path
 
 from .fsm import Action, ClaimVip, HsrpRouter, ReleaseVip, Send
@@ -220,19 +220,23 @@ def _announce_now(ifname: str, ip: str) -> None:
         log.warning("gratuitous ARP for %s on %s failed: %s", ip, ifname, e)
 
 
-def claim_vips(vips: list[tuple[str, str, int]]) -> list[bool]:
+def claim_vips(vips: list[tuple[str, str, int]], extra: Sequence[str] = ()) -> list[bool]:
     """Every VIP one HSRP event takes (ifname, ip, prefixlen), at once: one `ip -batch` process for all the
     addresses, then a raw gratuitous ARP for each. One process per VIP took 20-80 ms each on a loaded machine,
     and a node preempting inside and outside then drew the inside hosts to it while the crypto VIP its ESP
-    leaves from was still missing (3-4 packets lost per client at the preempt back). Whether each is up, in
-    order; a failed batch is retried VIP by VIP (to know which), a hung or missing `ip` fails them all."""
+    leaves from was still missing (3-4 packets lost per client at the preempt back). `extra`: more `ip -batch`
+    lines for the same process, after the addresses and before the announcements (the sidecar's RRI routes).
+    Whether each VIP is up, in order; a failed batch is retried VIP by VIP (to know which), a hung or missing
+    `ip` fails them all."""
     if not vips:
         return []
     for _ifname, ip, _plen in vips:
         ipaddress.IPv4Address(ip)
     script = "".join(f"address replace {ip}/{plen} dev {ifname}\n" for ifname, ip, plen in vips)
+    script += "".join(f"{line}\n" for line in extra)
     try:
-        res = subprocess.run(["ip", "-batch", "-"], input=script, capture_output=True, text=True, timeout=10)
+        res = subprocess.run(["ip", "-force", "-batch", "-"], input=script, capture_output=True, text=True,
+                             timeout=10)
     except (OSError, subprocess.SubprocessError) as e:
         log.error("adding VIPs %s failed: %s", ", ".join(ip for _, ip, _ in vips), e)
         return [False] * len(vips)
@@ -273,7 +277,9 @@ class HsrpDriver:
     without blocking the loop, and a removal a later claim overtook is
     skipped.  The repeated gratuitous ARP (``arping``) is fire and forget.
     *on_action* sees every action (after the built-in handling); it may be a
-    plain function or a coroutine function (then run as a task).
+    plain function or a coroutine function (then run as a task). *with_claim*
+    returns `ip -batch` lines to run in a claim's own process (the sidecar's
+    RRI routes, in place before the first announcement draws traffic).
     """
 
     def __init__(
@@ -284,8 +290,10 @@ class HsrpDriver:
         *,
         clock: Callable[[], float] = time.monotonic,
         manage_vips: bool = True,
+        with_claim: Callable[[list[tuple[str, str, int]]], Sequence[str]] | None = None,
     ) -> None:
         self.router = router
+        self.with_claim = with_claim
         self.endpoints = {ep.ifname: ep for ep in endpoints}
         self.on_action = on_action
         self.clock = clock
@@ -329,7 +337,8 @@ class HsrpDriver:
                     self._vip_wanted[(act.ifname, act.ip)] = add
                     if add and (act.ifname, act.ip) not in claimed:
                         batch = self._claims(actions[index:])
-                        claimed.update(zip([(ifname, ip) for ifname, ip, _ in batch], claim_vips(batch), strict=True))
+                        claimed.update(zip([(ifname, ip) for ifname, ip, _ in batch],
+                                           claim_vips(batch, self._claim_extras(batch)), strict=True))
                     if add and claimed[(act.ifname, act.ip)]:
                         self._spawn(_gratuitous_arp_async(act.ifname, act.ip))  # the announcement, repeated
                     else:
@@ -343,6 +352,16 @@ class HsrpDriver:
                     log.exception("HSRP on_action callback failed for %r", act)
         if self._wake is not None:
             self._wake.set()
+
+    def _claim_extras(self, batch: list[tuple[str, str, int]]) -> Sequence[str]:
+        """The `with_claim` lines for this claim; a failing hook costs them, never the claim."""
+        if self.with_claim is None:
+            return ()
+        try:
+            return self.with_claim(batch)
+        except Exception:
+            log.exception("with_claim hook failed for %r", batch)
+            return ()
 
     def _claims(self, actions: list[Action]) -> list[tuple[str, str, int]]:
         """(ifname, ip, prefixlen) of every VIP claim among `actions` this driver carries out, once each."""
