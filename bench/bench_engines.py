@@ -6,6 +6,10 @@ A figure, not a test. Each run writes its reports under --out (one-engine/, all-
 
     .venv/bin/python bench/bench_engines.py --engine unix:///var/run/docker.sock --engine ssh://me@box2
     .venv/bin/python bench/bench_engines.py --engine E1 --engine E2 --matrix m.yaml --filter node-kill  # smoke
+    .venv/bin/python bench/bench_engines.py --own-engine   # this machine's engine + a second one started here
+
+Images are placed on every engine (built or transferred) before either clock starts: the figure is the
+matrix, not a one-time `docker save | load`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from labctl.lab import connect
 from labctl.matrix import model, report, run
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from tests import dockerd  # noqa: E402  (a second engine of the bench's own, as the remote test starts)
 
 
 def timed(matrix: model.Matrix, cells: list[model.Cell], engines: list, jobs: int, out: Path) -> dict:
@@ -35,18 +41,31 @@ def timed(matrix: model.Matrix, cells: list[model.Cell], engines: list, jobs: in
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", action="append", required=True, help="engine URL (repeat; first = alone)")
+    parser.add_argument("--engine", action="append", default=[], help="engine URL (repeat; first = alone)")
+    parser.add_argument("--own-engine", action="store_true",
+                        help="add a second engine started on this machine for the run (root; own socket, data root, "
+                             "bridge 10.97.255.0/24); with no --engine the first is this machine's default engine")
     parser.add_argument("--matrix", default=str(ROOT / "matrices" / "default.yaml"))
     parser.add_argument("--filter", action="append", default=[], help="as `labctl matrix --filter`")
     parser.add_argument("--jobs", type=int, default=1, help="labs at once per engine")
     parser.add_argument("--out", default="reports/bench-engines")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    if len(args.engine) < 2:
-        parser.error("give at least two --engine")
+    if len(args.engine) + (2 if args.own_engine and not args.engine else int(args.own_engine)) < 2:
+        parser.error("give at least two --engine (or --own-engine)")
+    if not args.own_engine:
+        return measure(args, args.engine)
+    with dockerd.own_engine() as url:
+        return measure(args, [*(args.engine or ["unix:///var/run/docker.sock"]), url])
+
+
+def measure(args: argparse.Namespace, urls: list[str]) -> int:
     matrix = model.load_matrix(args.matrix)
     cells = model.filter_cells(matrix.cells, args.filter)
-    engines = [connect(url) for url in args.engine]
+    engines = [connect(url) for url in urls]
+    for index, engine in enumerate(engines):  # before the clocks: the same images everywhere
+        engine.ensure_images(lambda kind, message, name=engine.name: print(f"{name}: image {kind}: {message}",
+                                                                           flush=True), sources=engines[:index])
     one = timed(matrix, cells, engines[:1], args.jobs, Path(args.out) / "one-engine")
     many = timed(matrix, cells, engines, args.jobs, Path(args.out) / "all-engines")
     ratio = round(many["seconds"] / one["seconds"], 2) if one["seconds"] else None

@@ -1,18 +1,17 @@
 """Run a matrix: each cell on a fresh lab (up, failover, events, down whatever happens), judged against
-its expectation. Cells that share a lab name or overlapping subnets run one after another; such groups
-run in parallel up to --jobs.
+its expectation. Cells that share a lab name or overlapping subnets run one after another on an engine; such
+groups run in parallel up to --jobs.
 
-Over several engines (`--engine A --engine B`) every engine has its own --jobs workers taking the next
-group from one queue, largest first. A group is pinned to the engine that took it, so cells of one topology
-(one lab name, one set of subnets) never run at once on two engines — which matters when two engines share
-one host kernel, whose bridges would clash — while groups with disjoint subnets spread over all engines."""
+Over several engines (`--engine A --engine B`) every engine has its own --jobs workers taking the next cell
+from one queue (`schedule.CellQueue`), largest group first: a group runs at most one cell per engine at a
+time, and a large group is shared out over the engines. Two engines on one host can run the same lab at
+once: their bridges and firewall rules carry the engine's scope (`runtime.spec.bridge_name`)."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import platform
-import queue
 import subprocess
 import threading
 import time
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from labctl.errors import LabctlError
 from labctl.matrix.gate import Kind, OpenGate, QuietGate
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
+from labctl.matrix.schedule import CellQueue
 
 if TYPE_CHECKING:
     from labctl.runtime.docker.engine import DockerEngine
@@ -228,33 +228,29 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
         ran_with["engines"] = [e.name for e in pool_engines]
     ran_with["jobs_per_engine"] = jobs
 
-    def run_group(each: DockerEngine, group: list[Cell]) -> None:
-        for cell in group:
-            if stop.is_set():
-                results[cell.id].status = "skipped"
-                results[cell.id].mismatches = ["not run (interrupted)"]
-                reporter.finished(results[cell.id])
-                continue
-            reporter.started(cell)
-            results[cell.id] = run_cell(each, cell, reporter, gates[id(each)])
-            reporter.finished(results[cell.id])
-
-    groups: queue.Queue[list[Cell]] = queue.Queue()
-    for group in exclusive_groups(cells):  # largest first
-        groups.put(group)
+    groups = exclusive_groups(cells)  # largest first
+    left = CellQueue(groups)
     # per engine: its cells' lab churn kept out of its cells' measurements (one job has nothing to keep apart)
-    gates = {id(each): QuietGate() if min(jobs, groups.qsize()) > 1 else OpenGate() for each in pool_engines}
+    gates = {id(each): QuietGate() if min(jobs, len(groups)) > 1 else OpenGate() for each in pool_engines}
 
     def worker(each: DockerEngine) -> None:
-        while True:
+        while (taken := left.take(id(each))) is not None:
+            index, cell = taken
             try:
-                group = groups.get_nowait()
-            except queue.Empty:
-                return
-            run_group(each, group)
+                if stop.is_set():
+                    for skipped in [cell, *left.drain()]:
+                        results[skipped.id].status = "skipped"
+                        results[skipped.id].mismatches = ["not run (interrupted)"]
+                        reporter.finished(results[skipped.id])
+                    continue
+                reporter.started(cell)
+                results[cell.id] = run_cell(each, cell, reporter, gates[id(each)])
+                reporter.finished(results[cell.id])
+            finally:
+                left.done(id(each), index)
 
     slots = [each for each in pool_engines for _ in range(max(1, jobs))]
-    slots = slots[:max(1, groups.qsize())] if len(pool_engines) == 1 else slots
+    slots = slots[:max(1, len(groups))] if len(pool_engines) == 1 else slots
     with ThreadPoolExecutor(max_workers=len(slots)) as pool:
         futures = [pool.submit(worker, each) for each in _interleave(slots, pool_engines)]
         try:

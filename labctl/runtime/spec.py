@@ -66,6 +66,9 @@ def network_name(lab: str, network: str) -> str:
     return f"labctl-{lab}-{network}"
 
 
-def bridge_name(lab: str, network: str) -> str:
-    """Linux bridge names are limited to 15 characters: a stable hash keeps them unique per lab."""
-    return BRIDGE_PREFIX + hashlib.sha1(f"{lab}/{network}".encode()).hexdigest()[:11]
+def bridge_name(lab: str, network: str, scope: str = "") -> str:
+    """Linux bridge names are limited to 15 characters: a stable hash keeps them unique per lab. `scope`: the
+    engine's (`engine_scope`): two engines on one host (a second dockerd) running the same lab must not join
+    each other's bridges (the compose demo, on the local engine only, goes without)."""
+    key = f"{lab}/{network}" + (f"@{scope}" if scope else "")
+    return BRIDGE_PREFIX + hashlib.sha1(key.encode()).hexdigest()[:11]

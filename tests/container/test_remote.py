@@ -38,6 +38,7 @@ import pytest
 
 from labctl.runtime import labels
 from labctl.runtime.docker import firewall
+from tests import dockerd
 
 pytestmark = pytest.mark.docker
 
@@ -121,22 +122,9 @@ def make_user(name: str, home: Path, groups: str | None = None) -> None:
 
 
 def start_dockerd(where: Path, bridge: str, address: str, procs: list[subprocess.Popen[bytes]]) -> Path:
-    """A dockerd of the test's own: its own files, containerd and default bridge, no iptables."""
-    for sub in ("data", "exec"):
-        (where / sub).mkdir(parents=True)
-    (where / "daemon.json").write_text("{}")  # not the host's /etc/docker/daemon.json
-    run("ip", "link", "add", bridge, "type", "bridge")
-    run("ip", "addr", "add", address, "dev", bridge)
-    run("ip", "link", "set", bridge, "up")
-    sock = where / "docker.sock"
-    procs.append(subprocess.Popen(
-        [DOCKERD, "--config-file", str(where / "daemon.json"), "--host", f"unix://{sock}", "--data-root",
-         str(where / "data"), "--exec-root", str(where / "exec"), "--pidfile", str(where / "docker.pid"),
-         "--group", GROUP, "--bridge", bridge, "--iptables=false", "--ip-forward=false", "--ip-masq=false",
-         "--storage-driver", "fuse-overlayfs", "--mtu", "1400"],
-        stdout=subprocess.DEVNULL, stderr=open(where / "log", "wb")))  # noqa: SIM115
-    wait_for(f"the dockerd in {where}", lambda: sock.exists() and run(
-        "docker", "-H", f"unix://{sock}", "info", check=False).returncode == 0, 90)
+    """A dockerd of the test's own (see tests/dockerd.py), its users in GROUP."""
+    proc, sock = dockerd.start(where, bridge, address, GROUP)
+    procs.append(proc)
     return sock
 
 
@@ -193,19 +181,7 @@ def remote() -> Iterator[Remote]:
         yield Remote(base, port, f"ssh://{ENG1}@127.0.0.1:{port}",
                      {user: f"ssh://{user}@127.0.0.1:{port}" for user in ENGINES}, sockets, base / "home" / LOCAL)
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(30)
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-        with open("/proc/self/mounts") as mounts:  # fuse-overlayfs mounts a dockerd may have left
-            points = [line.split()[1] for line in mounts if line.split()[1].startswith(f"{base}/")]
-        for point in sorted(points, key=len, reverse=True):
-            subprocess.run(["umount", "-l", point], capture_output=True)
-        for bridge in bridges:
-            run("ip", "link", "del", bridge, check=False)
+        dockerd.stop(procs, base, bridges)
         for user in created:
             run("userdel", user, check=False)
         run("groupdel", GROUP, check=False)

@@ -14,6 +14,7 @@ import pytest
 
 from labctl.errors import EnvironmentProblem, UsageError
 from labctl.runtime.docker import client, firewall, hostinfo
+from labctl.runtime.spec import bridge_name
 
 
 @pytest.fixture
@@ -145,6 +146,23 @@ open("{state}", "w").write("\\n".join(rules) + "\\n")
     out = subprocess.run(["sh", "-c", firewall.remove_script("rm1")], env=env, capture_output=True, text=True)
     assert out.stdout.split()[-2:] == ["removed", "2"], out
     assert "rm1" not in state.read_text() and "labctl.lab=other" in state.read_text()
+    # two engines on one host, the same lab on each: each removes its own rules (and the unscoped form) only
+    for scope in ("e1", "e2"):
+        subprocess.run(["sh", "-c", firewall.allow_script("rm1", [f"lc{scope}"], scope)], env=env, check=True)
+    subprocess.run(["sh", "-c", firewall.allow_script("rm1", ["lcold"])], env=env, check=True)
+    out = subprocess.run(["sh", "-c", firewall.remove_script("rm1", "e1")], env=env, capture_output=True, text=True)
+    assert out.stdout.split()[-2:] == ["removed", "2"], out
+    left = state.read_text()
+    assert "labctl.lab=rm1@e2" in left and "lce1" not in left and "lcold" not in left
+    assert firewall._rule_lab(left.splitlines()[0].split()) == "rm1"  # the lab, whatever engine added it
+
+
+def test_bridge_names_differ_per_engine_and_stay_short() -> None:
+    """Two engines on one host must not share a lab's bridges (the second `up` joined the first's); the
+    compose demo's unscoped names stay as they were."""
+    names = {bridge_name("dual", "inside"), bridge_name("dual", "inside", "e1"), bridge_name("dual", "inside", "e2")}
+    assert len(names) == 3 and all(len(n) <= 15 and n.startswith("lc") for n in names)
+    assert bridge_name("dual", "inside", "e1") == bridge_name("dual", "inside", "e1")
 
 
 class FakeChannel:

@@ -357,7 +357,8 @@ class FakeEngine:
         return False
 
 
-def test_groups_spread_over_engines_each_pinned_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cells_spread_over_engines_one_per_group_and_engine_at_a_time(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
     import time
 
@@ -370,15 +371,21 @@ def test_groups_spread_over_engines_each_pinned_to_one(tmp_path: Path, monkeypat
                         "    faults: [node-kill, link")
     matrix = load_matrix(write(tmp_path, text))
     lock, ran, busy, peak = threading.Lock(), [], {"A": 0, "B": 0}, {"A": 0, "B": 0}
+    lab_busy: dict[tuple[str, str], int] = {}
+    lab_peak: dict[tuple[str, str], int] = {}
 
     def fake_cell(engine: FakeEngine, cell: object, reporter: object, gate: object = None) -> CellResult:
+        key = (engine.name, cell.lab)  # type: ignore[attr-defined]
         with lock:
             busy[engine.name] += 1
             peak[engine.name] = max(peak[engine.name], busy[engine.name])
-            ran.append((engine.name, cell.lab))  # type: ignore[attr-defined]
+            lab_busy[key] = lab_busy.get(key, 0) + 1
+            lab_peak[key] = max(lab_peak.get(key, 0), lab_busy[key])
+            ran.append(key)
         time.sleep(0.02)
         with lock:
             busy[engine.name] -= 1
+            lab_busy[key] -= 1
         return CellResult(cell, "met", engine=engine.name)  # type: ignore[arg-type]
 
     monkeypatch.setattr(running, "run_cell", fake_cell)
@@ -388,7 +395,8 @@ def test_groups_spread_over_engines_each_pinned_to_one(tmp_path: Path, monkeypat
     engines_of_lab: dict[str, set] = {}
     for engine, lab in ran:
         engines_of_lab.setdefault(lab, set()).add(engine)
-    assert all(len(e) == 1 for e in engines_of_lab.values())  # a topology's cells on one engine
+    assert engines_of_lab["dual"] == {"A", "B"}  # the largest group is shared out, not left to one engine
+    assert set(lab_peak.values()) == {1}  # never two cells of one lab on one engine at once
     assert {e for e, _ in ran} == {"A", "B"} and peak == {"A": 1, "B": 1}  # both used, --jobs per engine
     assert a.sources == [] and b.sources == ["A"]  # the second engine may copy the first's images
     assert result.environment["engines"] == ["A", "B"]

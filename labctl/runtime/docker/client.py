@@ -41,6 +41,13 @@ def select(url: str | None) -> None:
     _selected[0] = url or None
 
 
+@functools.lru_cache(maxsize=32)
+def engine_scope(client: docker.DockerClient) -> str:
+    """A short, stable id of the engine (its `docker info` ID): what keeps the lab bridges and firewall rules of
+    two engines on one host (a second dockerd beside the first) apart."""
+    return hashlib.sha1(str(client.info().get("ID", "")).encode()).hexdigest()[:8]
+
+
 def _docker_config_dir() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 

@@ -12,7 +12,7 @@ from labctl.model.topology import Topology
 from labctl.runtime.docker import capture as capturing
 from labctl.runtime.docker import hostinfo, images
 from labctl.runtime.docker import lab as lab_objects
-from labctl.runtime.docker.client import describe, get_client, resolve
+from labctl.runtime.docker.client import describe, engine_scope, get_client, resolve
 from labctl.runtime.docker.handle import DockerLab
 from labctl.runtime.spec import NodeConfig, bridge_name
 
@@ -84,5 +84,6 @@ class DockerEngine:
 
     def capture(self, lab: str, network: str, duration: float, packet_filter: str = "") -> bytes:
         """A pcap of the lab network's bridge (found by its link name, as `up` named it)."""
-        return capturing.capture(self.client, lab, bridge_name(lab, network), duration, packet_filter,
+        return capturing.capture(self.client, lab, bridge_name(lab, network, engine_scope(self.client)), duration,
+                                 packet_filter,
                                  self.image_refs()["node"])

@@ -20,6 +20,7 @@ import docker
 
 from labctl.errors import EnvironmentProblem
 from labctl.runtime import labels
+from labctl.runtime.docker.client import engine_scope
 from labctl.runtime.docker.helper import run_helper
 from labctl.runtime.spec import FIREWALL_CHAIN as CHAIN
 
@@ -28,31 +29,36 @@ BACKEND = (f"ipt=iptables; $ipt -w -S {CHAIN} >/dev/null 2>&1 || ipt=iptables-le
 NO_CHAIN = "no-chain"
 
 
-def _comment(lab: str) -> str:
-    return f"{labels.LAB}={lab}"
+def _comment(lab: str, scope: str = "") -> str:
+    """`labctl.lab=NAME@ENGINE` (`engine_scope`): a second engine on the same host removes only its own rules;
+    without a scope the form the compose demo (and labctl before engine scopes) wrote."""
+    return f"{labels.LAB}={lab}" + (f"@{scope}" if scope else "")
 
 
-def allow_script(lab: str, bridges: list[str]) -> str:
+def allow_script(lab: str, bridges: list[str], scope: str = "") -> str:
     """Insert the ACCEPT rule per bridge unless it is already there (idempotent)."""
     lines = [BACKEND]
     for bridge in bridges:
         rule = f"-i {shlex.quote(bridge)} -o {shlex.quote(bridge)} -m comment --comment " \
-               f"{shlex.quote(_comment(lab))} -j ACCEPT"
+               f"{shlex.quote(_comment(lab, scope))} -j ACCEPT"
         lines.append(f"$ipt -w -C {CHAIN} {rule} 2>/dev/null || $ipt -w -I {CHAIN} {rule} || exit 1; ")
     return "".join(lines) + "echo ok"
 
 
-def remove_script(lab: str) -> str:
-    """Delete every rule whose comment names `lab`; prints `removed N`."""
-    marker = shlex.quote(f'--comment "{_comment(lab)}"')
-    return (BACKEND + f"n=0; rules=$($ipt -w -S {CHAIN} | grep -F -e {marker} | sed 's/^-A /-D /'); "
+def remove_script(lab: str, scope: str = "") -> str:
+    """Delete every rule whose comment names `lab` on this engine (`scope`, and the unscoped form); prints
+    `removed N`."""
+    comments = dict.fromkeys((_comment(lab, scope), _comment(lab)))
+    markers = " ".join("-e " + shlex.quote(f'--comment "{comment}"') for comment in comments)
+    return (BACKEND + f"n=0; rules=$($ipt -w -S {CHAIN} | grep -F {markers} | sed 's/^-A /-D /'); "
             "while read -r line; do [ -n \"$line\" ] && eval \"$ipt -w $line\" && n=$((n+1)); done <<EOF\n"
             "$rules\nEOF\necho removed $n")
 
 
 def allow_bridges(client: docker.DockerClient, lab: str, bridges: list[str]) -> bool:
     """Add the rules on the engine's host; False when the engine filters nothing (no DOCKER-USER chain)."""
-    code, out = run_helper(client, "firewall", allow_script(lab, bridges), lab, ("NET_ADMIN", "NET_RAW"))
+    code, out = run_helper(client, "firewall", allow_script(lab, bridges, engine_scope(client)), lab,
+                           ("NET_ADMIN", "NET_RAW"))
     if NO_CHAIN in out:
         return False
     if code != 0 or "ok" not in out.split():
@@ -63,7 +69,7 @@ def allow_bridges(client: docker.DockerClient, lab: str, bridges: list[str]) -> 
 
 def remove_lab_rules(client: docker.DockerClient, lab: str) -> int:
     """Delete every rule tagged for `lab` on the engine's host; returns how many were removed."""
-    code, out = run_helper(client, "firewall", remove_script(lab), lab, ("NET_ADMIN", "NET_RAW"))
+    code, out = run_helper(client, "firewall", remove_script(lab, engine_scope(client)), lab, ("NET_ADMIN", "NET_RAW"))
     words = out.split()
     if "removed" in words:
         return int(words[words.index("removed") + 1])
@@ -73,11 +79,11 @@ def remove_lab_rules(client: docker.DockerClient, lab: str) -> int:
 
 
 def _rule_lab(tokens: list[str]) -> str | None:
-    """The lab a rule belongs to, read from its `--comment labctl.lab=NAME`."""
+    """The lab a rule belongs to, read from its `--comment labctl.lab=NAME[@ENGINE]`."""
     if "--comment" in tokens:
         comment = tokens[tokens.index("--comment") + 1].strip('"')
         if comment.startswith(f"{labels.LAB}="):
-            return comment.split("=", 1)[1]
+            return comment.split("=", 1)[1].split("@", 1)[0]
     return None
 
 

@@ -20,6 +20,7 @@ from labctl.errors import LabctlError
 from labctl.model.topology import Topology
 from labctl.runtime import NodeState, labels
 from labctl.runtime.docker import firewall, helper
+from labctl.runtime.docker.client import engine_scope
 from labctl.runtime.docker.handle import DockerLab
 from labctl.runtime.spec import (
     CAPABILITIES,
@@ -62,7 +63,7 @@ def ensure_network(client: docker.DockerClient, topo: Topology, name: str) -> Ne
             driver="bridge",
             internal=True,
             ipam=ipam,
-            options={"com.docker.network.bridge.name": bridge_name(topo.name, name)},
+            options={"com.docker.network.bridge.name": bridge_name(topo.name, name, engine_scope(client))},
             labels={labels.LAB: topo.name, labels.NETWORK: name},
         )
     except APIError as exc:
@@ -152,7 +153,8 @@ def up(
     """Networks, firewall rules, then all containers in parallel (idempotent)."""
     networks = {name: ensure_network(client, topo, name) for name in topo.networks}
     progress(f"{len(networks)} networks ready")
-    if firewall.allow_bridges(client, topo.name, [bridge_name(topo.name, name) for name in topo.networks]):
+    bridges = [bridge_name(topo.name, name, engine_scope(client)) for name in topo.networks]
+    if firewall.allow_bridges(client, topo.name, bridges):
         progress("firewall rules on the engine's host ready")
     with ThreadPoolExecutor(max_workers=8) as pool:
         futures = {
