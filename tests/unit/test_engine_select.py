@@ -241,3 +241,19 @@ def test_labctl_runs_without_the_remote_extra() -> None:
             "import labctl.cli, labctl.lab, labctl.runtime.docker.engine, labctl.matrix.run")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_engine_scope_tells_two_dockerds_of_one_host_apart() -> None:
+    """Both dockerds of one host report the same `docker info` ID (the host's key.json): the data root splits
+    them; the same engine asked twice keeps its scope."""
+
+    class Info:
+        def __init__(self, root: str) -> None:
+            self.root = root
+
+        def info(self) -> dict:
+            return {"ID": "T4O6:KMUN", "DockerRootDir": self.root}
+
+    first, second = client.engine_scope(Info("/var/lib/docker")), client.engine_scope(Info("/tmp/e2/data"))
+    assert first != second and len(first) == 8
+    assert client.engine_scope(Info("/var/lib/docker")) == first

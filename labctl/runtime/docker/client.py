@@ -43,9 +43,11 @@ def select(url: str | None) -> None:
 
 @functools.lru_cache(maxsize=32)
 def engine_scope(client: docker.DockerClient) -> str:
-    """A short, stable id of the engine (its `docker info` ID): what keeps the lab bridges and firewall rules of
-    two engines on one host (a second dockerd beside the first) apart."""
-    return hashlib.sha1(str(client.info().get("ID", "")).encode()).hexdigest()[:8]
+    """A short, stable id of the engine: what keeps the lab bridges and firewall rules of two engines on one host
+    (a second dockerd beside the first) apart. `docker info`'s ID alone does not: it comes from the host's
+    /etc/docker/key.json, the same for every dockerd there; their data roots differ."""
+    info = client.info()
+    return hashlib.sha1(f"{info.get('ID', '')}|{info.get('DockerRootDir', '')}".encode()).hexdigest()[:8]
 
 
 def _docker_config_dir() -> Path:
