@@ -80,6 +80,14 @@ def wait_clients(lab: RunningLab, until: Until, vpnc_clients: bool = False) -> N
         until(f"ping {target[0]} ({target[1]}) from {', '.join(names)} through the tunnel", ping_all, 0.0)
 
 
+def redundancy_states(statuses: dict[str, dict]) -> str:
+    """`; gw1 STANDBY COLD (what it lacks), gw2 ACTIVE`: the gateways' last redundancy states, for a timeout."""
+    states = [f"{node} {s.get('redundancy') or 'no status'}" + (f" ({s['redundancy_detail']})"
+                                                                  if s.get("redundancy_detail") else "")
+              for node, s in statuses.items()]
+    return f"; {', '.join(states)}" if states else ""
+
+
 def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dict[str, float],
                started: float) -> None:
     """charon answering, an Active gateway, clients, traffic through the tunnel, IKE up, standby HOT."""
@@ -123,12 +131,15 @@ def wait_ready(lab: RunningLab, deadline: float, progress: Progress, stages: dic
 
     until("IKE SA established on the peer and the active gateway", ike_up)
     if topo.redundancy == "stateful":
-        def standby_hot() -> bool:
-            statuses = [gateway.sidecar_status(lab.node(n)) or {} for n in topo.ha.nodes]
-            if not any(s.get("ha_plugin") for s in statuses):
-                return True  # `--sabotage no-sync`: nothing is synced, nothing to wait for
-            return any(s.get("redundancy") == "STANDBY HOT" for s in statuses)
+        last: dict[str, dict] = {}
 
-        until("standby gateway STANDBY HOT (IKE/IPsec state synced)", standby_hot)
+        def standby_hot() -> bool:
+            last.update({n: gateway.sidecar_status(lab.node(n)) or {} for n in topo.ha.nodes})
+            if not any(s.get("ha_plugin") for s in last.values()):
+                return True  # `--sabotage no-sync`: nothing is synced, nothing to wait for
+            return any(s.get("redundancy") == "STANDBY HOT" for s in last.values())
+
+        until("standby gateway STANDBY HOT (IKE/IPsec state synced)", standby_hot,
+              why=lambda: redundancy_states(last))
     if topo.easyvpn:  # vpnc clients connect to a pair whose startup resync is over (init-vpnc.sh.j2 says why)
         wait_clients(lab, until, vpnc_clients=True)

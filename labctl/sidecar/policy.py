@@ -126,6 +126,25 @@ def derive_state(
     return Redundancy.STANDBY_HOT if peer_ike <= my_ike and peer_carrying <= my_carrying else Redundancy.STANDBY_COLD
 
 
+def cold_reason(stateful: bool, mine: list[dict[str, Any]], peer: Mapping[str, Any] | None) -> str:
+    """Why :func:`derive_state` says STANDBY COLD for a standby (`""` when it would not): for the status file,
+    so a lab that never gets HOT says what it lacks."""
+    if not stateful:
+        return "stateless: nothing is synced"
+    if peer is None:
+        return "no fresh SSO report from the Active"
+    if peer.get("state") != Redundancy.ACTIVE.label:
+        return f"the peer reports {peer.get('state')}, not ACTIVE"
+    peer_ike = set(peer.get("ike", []))
+    missing = peer_ike - sa_keys(mine)[0]
+    if missing:
+        return f"{len(missing)} of {len(peer_ike)} IKE SAs of the Active not synced here"
+    childless = set(peer.get("carrying", peer.get("ike", []))) - carrying_keys(mine)
+    if childless:
+        return f"{len(childless)} IKE SAs without the CHILD_SA the Active has"
+    return ""
+
+
 def startup_grace(ha_plugin: bool, hold_ms: int, restarted: bool = False, hello_ms: int = 0) -> float:
     """Seconds HSRP must start late so charon's startup resync is over before we can become Active.
     `restarted`: the sidecar itself crashed and came back (its charon with it, empty): it must stay silent
@@ -290,6 +309,7 @@ class SsoPolicy:
         self.last_bulk_resync: float | None = None
         # replay-state sync: the Active's sequence table is continued here (the sidecar tells, each poll)
         self.replay_ready = not config.replay_sync
+        self.cold_why = ""  # what a STANDBY COLD node lacks (`cold_reason`), for the status file
 
     @property
     def ha_plugin(self) -> bool:
@@ -414,10 +434,14 @@ class SsoPolicy:
     # ------------------------------------------------------------------ rules
     def _update_redundancy(self, now: float, charon_running: bool) -> list[Command]:
         state = derive_state(self.role, self.ha_plugin, charon_running, self.sas, self.fresh_peer(now))
+        why = cold_reason(self.ha_plugin, self.sas, self.fresh_peer(now)) if state is Redundancy.STANDBY_COLD else ""
         if state is Redundancy.STANDBY_HOT and duplicated(self.sas) and not self.dedup_done:
             state = Redundancy.STANDBY_COLD  # the bulk resync that clears the copies is about to reload charon
+            why = "duplicate synced IKE SAs (a bulk resync clears them)"
         if state is Redundancy.STANDBY_HOT and not self.replay_ready:
             state = Redundancy.STANDBY_COLD  # a takeover now would restart ESP sequence numbers: not HOT yet
+            why = "ESP replay state of the Active not continued here yet"
+        self.cold_why = why
         out: list[Command] = []
         if state is not self.redundancy:
             out.append(Event(EVENT_REDUNDANCY, f"my state {self.redundancy.label} -> {state.label}"))

@@ -69,6 +69,7 @@ def sidecar_status(config: SidecarConfig, policy: SsoPolicy, channel: Channel, c
         "role": policy.role,
         "redundancy": policy.redundancy.label,
         "redundancy_number": policy.redundancy.number,
+        "redundancy_detail": policy.cold_why,
         "peer_redundancy": peer.get("state") if peer is not None else Redundancy.DISABLED.label,
         "peer_node": peer.get("node") if peer is not None else None,
         "mode": config.redundancy,

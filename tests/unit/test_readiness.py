@@ -58,3 +58,14 @@ def test_a_crashing_sidecar_is_quoted_with_its_exception() -> None:
     assert telling_events(log) == ["04:50:19 charon: started (ha plugin on)",
                                    "OSError: [Errno 99] Cannot assign requested address",
                                    "04:50:24 sidecar exited (1), restarting", "04:50:24 hsrp: group 1 Init -> Listen"]
+
+
+def test_a_standby_that_never_gets_hot_says_what_it_lacks() -> None:
+    from labctl.lab.readiness import redundancy_states
+
+    statuses = {"gw1": {"redundancy": "STANDBY COLD",
+                        "redundancy_detail": "ESP replay state of the Active not continued here yet"},
+                "gw2": {"redundancy": "ACTIVE", "redundancy_detail": ""}, "gw3": {}}
+    assert redundancy_states(statuses) == ("; gw1 STANDBY COLD (ESP replay state of the Active not continued here "
+                                           "yet), gw2 ACTIVE, gw3 no status")
+    assert redundancy_states({}) == ""

@@ -160,6 +160,20 @@ def test_hot_needs_every_peer_ike_sa_and_a_child_wherever_the_peer_has_one() -> 
     assert p.derive_state("active", True, False, [], None) is Redundancy.ACTIVE
 
 
+def test_a_cold_standby_says_what_it_lacks() -> None:
+    report = {"state": "ACTIVE", "ike": ["a1_b1", "a2_b2"], "carrying": ["a1_b1"]}
+    both = [sa("a1", "b1", ("c9", "d9")), sa("a2", "b2")]
+    assert p.cold_reason(True, both, report) == ""
+    assert p.cold_reason(True, both[1:], report) == "1 of 2 IKE SAs of the Active not synced here"
+    assert p.cold_reason(True, [], report) == "2 of 2 IKE SAs of the Active not synced here"
+    assert p.cold_reason(True, [sa("a1", "b1"), sa("a2", "b2")], report) == \
+        "1 IKE SAs without the CHILD_SA the Active has"
+    assert p.cold_reason(True, both, None) == "no fresh SSO report from the Active"
+    assert p.cold_reason(True, both, {**report, "state": "STANDBY HOT"}) == \
+        "the peer reports STANDBY HOT, not ACTIVE"
+    assert p.cold_reason(False, both, report) == "stateless: nothing is synced"
+
+
 @pytest.mark.parametrize(("ha_plugin", "hold_ms", "grace"), [
     (True, 300, 0.9),  # msec timers: 1.5 s - 2 x 300 ms
     (True, 100, 1.3),
@@ -538,6 +552,7 @@ def test_duplicate_synced_sas_are_resynced_once_per_standby_period() -> None:
     pol.on_peer_report(ACTIVE_REPORT, 0.0)
     out = poll(pol, twins, 0.1)
     assert pol.redundancy is Redundancy.STANDBY_COLD  # not HOT with copies a takeover would activate twice
+    assert pol.cold_why == "duplicate synced IKE SAs (a bulk resync clears them)"
     assert events(out) == [("sso", "bulk resync: duplicate synced IKE_SAs"),
                            ("charon", "reloading charon to resync from the active")]
     assert report(out)["state"] == "STANDBY COLD"
@@ -639,9 +654,12 @@ def test_replay_sync_standby_is_not_hot_until_the_replay_table_is_continued() ->
     pol.on_peer_report(ACTIVE_REPORT, 0.0)
     pol.on_sas(MINE, 0.0, True, pol.sas_generation)
     assert pol.redundancy is Redundancy.STANDBY_COLD and not pol.preempt_allowed()
+    assert pol.cold_why == "ESP replay state of the Active not continued here yet"
     pol.replay_ready = True
     pol.on_sas(MINE, 0.5, True, pol.sas_generation)
-    assert pol.redundancy is Redundancy.STANDBY_HOT and pol.preempt_allowed()
+    assert pol.redundancy is Redundancy.STANDBY_HOT and pol.preempt_allowed() and pol.cold_why == ""
+    pol.on_sas([], 0.6, True, pol.sas_generation)
+    assert pol.cold_why == "1 of 1 IKE SAs of the Active not synced here"
     pol.forget_sas()  # charon restarted
     assert pol.replay_ready is False
     pol.on_sas(MINE, 1.0, True, pol.sas_generation)
