@@ -504,8 +504,10 @@ def redundancy_states(live: Live, _which: str | None = None) -> tuple[dict[str, 
                                                                                          side.get("mode") or "?")
     if side.get("mode") == "stateful" and not side.get("ha_plugin"):
         mode_text = "Stateful configured, but the ha plugin is off (no SA sync)"
+    data["my_state_detail"] = side.get("redundancy_detail") or None
     pairs = [
-        ("my state", f"{mine.number:<2} -{mine.label}"),
+        ("my state", f"{mine.number:<2} -{mine.label}" + (f" ({data['my_state_detail']})"
+                                                           if data["my_state_detail"] else "")),
         ("peer state", f"{peer.number:<2} -{peer.label}"),
         ("Mode", data["mode"]),
         ("Unit", data["unit"] or "?"),

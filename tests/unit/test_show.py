@@ -244,6 +244,16 @@ def test_redundancy_states_without_peer_is_simplex_and_down() -> None:
     assert re.search(r"Mode = Simplex$", out, re.M)
 
 
+def test_a_cold_standby_shows_what_it_lacks() -> None:
+    node = live("gw2")
+    node["sidecar"] = node["sidecar"] | {"redundancy": "STANDBY COLD",
+                                         "redundancy_detail": "1 of 2 IKE SAs of the Active not synced here"}
+    data, out = show.render(node, "redundancy states")
+    assert re.search(r"^\s+my state = 4  -STANDBY COLD \(1 of 2 IKE SAs of the Active not synced here\)$", out, re.M)
+    assert data["my_state_detail"] == "1 of 2 IKE SAs of the Active not synced here"
+    assert show.render(live("gw2"), "redundancy states")[0]["my_state_detail"] is None
+
+
 def test_redundancy_says_the_sync_is_cleartext_because_of_libipsec() -> None:
     out = text("gw1", "redundancy")
     assert out.startswith("Redundancy inter-device state: RF_INTERDEV_STATE_ACT\n  Scheme: Standby\n")
