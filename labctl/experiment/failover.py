@@ -201,10 +201,14 @@ def failover(
         fault_at = time.monotonic()
         verdict.timeline = {"probe_start": probe_window(probes, {})[0], "fault_at": round(time.time(), 3)}
         inject_fault(chosen, verdict)
+        # only packets sent once the fault is in place (its `docker exec` returned: 100 ms and more under load)
+        # show the traffic back: before, a crashed node's last packets passed for convergence (a stateless charon
+        # crash "converged" at 0.44 s, the probe stopped and the peer never got to re-negotiate).
         # `since` is our monotonic instant; each probe turns it into the lab's clock (read once at its start)
         # and compares it with the agents' own send times only: a remote engine's clock is another machine's
+        in_place = max(fault_at + 0.05, time.monotonic())
         taken_over_by = await_convergence(lab, verdict, chosen.node, expect_move, fault_at, fault_at + timeout,
-                                          lambda: judge.converged(probes, since=fault_at + 0.05))
+                                          lambda: judge.converged(probes, since=in_place))
         progress("converged" if verdict.converged else "no convergence before the timeout")
         time.sleep(SETTLE)
     finally:

@@ -225,6 +225,21 @@ def test_every_step_is_handed_this_verdict_lab_and_fault(monkeypatch: pytest.Mon
     assert v.passed and v.new_active == "gw2" and v.converge_ms == 0.0
 
 
+def test_only_traffic_sent_once_the_fault_is_in_place_shows_convergence(monkeypatch: pytest.MonkeyPatch,
+                                                                        clock: Clock) -> None:
+    """An inject that takes 0.3 s (a `docker exec` under load): packets sent meanwhile went through the node
+    before it failed, so convergence counts only what was sent after the inject returned."""
+
+    class SlowCrash(Crash):
+        def inject(self) -> None:
+            clock.sleep(0.3)
+            self.injected = True
+
+    r = run(monkeypatch, fault=SlowCrash(), expect_move=False)
+    assert [c[2] for c in r.judge.calls if c[0] == "converged"] == [pytest.approx(1001.3)]
+    assert r.verdict.converge_ms == pytest.approx(300.0)  # still measured from the fault
+
+
 def test_the_baseline_asks_every_probe_for_any_traffic_in_the_last_half_second(monkeypatch: pytest.MonkeyPatch,
                                                                                 clock: Clock) -> None:
     probes = {"a": Probe(), "b": Probe()}
