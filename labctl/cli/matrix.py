@@ -76,8 +76,8 @@ class LiveReporter:
 @click.option("--jobs", "-j", default=1, show_default=True, type=click.IntRange(1, 16),
               help="Cells to run at once per engine (only cells of different labs/subnets run together).")
 @click.option("--engine", "engines", multiple=True, metavar="URL",
-              help="Run cells on this engine (repeat for several: each gets --jobs workers; a topology's cells "
-                   "stay on one engine). ssh://user@host[:port], tcp://, unix://, context:NAME "
+              help="Run cells on this engine (repeat for several: each gets --jobs workers; a topology runs one "
+                   "cell at a time per engine). ssh://user@host[:port], tcp://, unix://, context:NAME "
                    "[default: LABCTL_ENGINE, DOCKER_HOST, the current context, the local socket].")
 @click.option("--shard", metavar="I/N", help="Run only shard I of N (deterministic split for CI runners).")
 @click.option("--filter", "filters", multiple=True, metavar="EXPR",
@@ -85,11 +85,13 @@ class LiveReporter:
                    "joined by commas, or a glob/substring of the cell id. Repeat for OR.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Report directory "
               "[default: reports/matrix-NAME].")
+@click.option("--durations", "durations_file", type=click.Path(dir_okay=False, exists=True), metavar="RESULTS",
+              help="An earlier run's results.json: start the longest cells first (balances several engines).")
 @click.option("--list", "list_only", is_flag=True, help="List the selected cells and exit (no labs).")
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @clean_errors
 def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: str | None, filters: tuple[str, ...],
-           out_dir: str | None, list_only: bool, as_json: bool) -> None:
+           out_dir: str | None, durations_file: str | None, list_only: bool, as_json: bool) -> None:
     """Run the failover matrix: topology x fault x redundancy mode x timers, each cell a fresh lab.
 
     \b
@@ -101,6 +103,7 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
       labctl matrix --filter topology=dual,mode=stateful --filter '*/no-*'
       labctl matrix --shard 2/4 --out reports/shard2         # one of four CI runners
       labctl matrix --engine ssh://ci@box1 --engine ssh://ci@box2 -j 2   # two engines, two labs each
+      labctl matrix --engine A --engine B --durations reports/last/results.json  # longest cells first
       labctl report merge reports/shard* --out reports/all   # shards' reports -> one
     """
     from labctl.lab import connect
@@ -124,6 +127,13 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
         from labctl.errors import LabctlError
 
         raise LabctlError(f"no cells selected from {path} ({len(loaded.cells)} cells; check --filter/--shard)")
+    from labctl.errors import UsageError
+    from labctl.matrix.schedule import durations
+
+    try:
+        known = durations(Path(durations_file)) if durations_file else None
+    except ValueError as exc:
+        raise UsageError(f"--durations: {exc}") from exc
     pool = [connect(url) for url in dict.fromkeys(engines)] if engines else [connect()]
     cpus = os.cpu_count() or 1
     if jobs > cpus and len(pool) == 1 and pool[0].url is None:
@@ -133,7 +143,7 @@ def matrix(matrix_file: str | None, jobs: int, engines: tuple[str, ...], shard: 
     with reporter.live:
         try:
             result = run.run_matrix(loaded, cells, jobs, reporter, stop=stop, shard=shard_spec,
-                                    filters=list(filters), engines=pool)
+                                    filters=list(filters), engines=pool, durations=known)
         except KeyboardInterrupt:
             err_console.print("[yellow]interrupted[/]: running cells cleaned up, the rest skipped")
             sys.exit(130)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from labctl.errors import LabctlError
 from labctl.matrix.gate import Kind, OpenGate, QuietGate
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
-from labctl.matrix.schedule import CellQueue
+from labctl.matrix.schedule import CellQueue, cost_of
 
 if TYPE_CHECKING:
     from labctl.runtime.docker.engine import DockerEngine
@@ -208,9 +208,10 @@ def check_labs_free(engine: DockerEngine, cells: list[Cell]) -> None:
 def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Reporter | None = None,
                engine: DockerEngine | None = None, stop: threading.Event | None = None,
                shard: tuple[int, int] | None = None, filters: list[str] | None = None,
-               engines: list[DockerEngine] | None = None) -> MatrixResult:
+               engines: list[DockerEngine] | None = None, durations: dict[str, float] | None = None) -> MatrixResult:
     """Run `cells` (already filtered/sharded), in parallel where labs allow, `jobs` at a time on each of
-    `engines` (default: the one engine); results in cell order."""
+    `engines` (default: the one engine); results in cell order. `durations` (cell id -> seconds of an earlier
+    run): the longest cells first."""
     from labctl.lab import connect
 
     reporter = reporter or QuietReporter()
@@ -229,7 +230,8 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
     ran_with["jobs_per_engine"] = jobs
 
     groups = exclusive_groups(cells)  # largest first
-    left = CellQueue(groups)
+    cost = cost_of(durations) if durations else None
+    left = CellQueue(groups, (lambda cell: cost(cell.id)) if cost else None)
     # per engine: its cells' lab churn kept out of its cells' measurements (one job has nothing to keep apart)
     gates = {id(each): QuietGate() if min(jobs, len(groups)) > 1 else OpenGate() for each in pool_engines}
 

@@ -424,3 +424,14 @@ def test_the_summary_table_fits_80_columns_and_never_cuts_a_cell_id() -> None:
     width = next(line for line in text.splitlines() if "want/got" in line).index("want/got")
     assert long_id in "".join(line[:width].strip() for line in text.splitlines())  # folded, whole
     assert "fail/fail" in text and "kept" in text and " 702 " in text and "error" in text and "pass/-" in text
+
+
+def test_matrix_durations_must_be_a_results_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from labctl.cli import main
+
+    bad = tmp_path / "results.json"
+    bad.write_text("[]")
+    out = CliRunner().invoke(main, ["matrix", "--durations", str(bad), "--filter", "dual/node-kill/stateful/default"])
+    assert out.exit_code == 2 and "--durations" in out.output and "not a results.json" in out.output
