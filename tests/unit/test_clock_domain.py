@@ -76,6 +76,28 @@ def test_flowing_compares_lab_send_times_with_the_fault_in_the_lab_clock(monkeyp
     assert probe.flowing(since=fault_at)
 
 
+def test_flowing_counts_only_packets_sent_beyond_the_clock_reads_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The lab clock is read at the exec's return, up to `exec_s` late: a packet sent 0.1 s after the fault by
+    that reading may have left before it, and does not show convergence; one sent after the error does."""
+    monkeypatch.setattr(probe_mod, "START_DELAY", 0.0)
+    probe, nodes = make_probe()
+    probe.start()
+    probe.clock = host.LabClock(MONO_SKEW, WALL_SKEW, exec_s=0.3)
+    fault_at = time.monotonic()
+    lab_fault = fault_at + MONO_SKEW
+
+    def progress(sent_after_fault: float) -> None:
+        for name in ("a", "b"):
+            nodes[name].files[host.result_path(probe.run, ".progress")] = json.dumps(
+                {"last_arrival": lab_fault + sent_after_fault + 0.01, "last_sent_at": lab_fault + sent_after_fault,
+                 "now": lab_fault + sent_after_fault + 0.02})
+
+    progress(+0.1)
+    assert not probe.flowing(since=fault_at)
+    progress(+0.35)
+    assert probe.flowing(since=fault_at)
+
+
 def test_the_common_stop_is_told_in_the_lab_wall_clock() -> None:
     probe, nodes = make_probe()
     probe.clock = host.LabClock(MONO_SKEW, WALL_SKEW)
