@@ -409,3 +409,45 @@ def test_the_claim_hook_adds_its_lines_to_the_claim_and_a_failing_one_costs_only
     assert hooked == [[("eth1", "198.51.100.100", 24)]]
     assert seen == [([("eth1", "198.51.100.100", 24)], ("route replace 10.2.0.0/24 dev ipsec0",)),
                     ([("eth1", "198.51.100.100", 24)], ())]
+
+
+def test_a_claim_during_a_running_release_puts_the_vip_back(monkeypatch):
+    """The release was already running (its `ip addr del` spawned) when a claim came: the claim's address
+    went in first and the late delete removed it from an Active node. The worker adds it back."""
+    log: list[tuple[str, ...]] = []
+    driver_box: list[transport.HsrpDriver] = []
+
+    async def fake_run(cmd):
+        verb = cmd[2]
+        log.append(("ip", verb))
+        if verb == "del":  # the claim lands while the delete runs
+            driver_box[0].execute([ClaimVip("198.51.100.100", "eth0")])
+        return 0, ""
+
+    async def fake_garp(ifname, ip):
+        log.append(("arping", ip))
+
+    def fake_claim(vips, extra=()):
+        log.extend(("claim", ip) for _ifname, ip, _plen in vips)
+        return [True] * len(vips)
+
+    monkeypatch.setattr(transport, "_run", fake_run)
+    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+    ep = transport.HsrpEndpoint("eth0", "198.51.100.1", 2, prefixlen=24)
+    router = HsrpRouter([("eth0", HsrpGroup(GroupConfig(group=1, name="out", virtual_ip="198.51.100.100"),
+                                            "198.51.100.1"))])
+
+    async def scenario() -> None:
+        driver = transport.HsrpDriver(router, [ep])
+        driver_box.append(driver)
+        worker = asyncio.create_task(driver._vip_worker())
+        driver.execute([ReleaseVip("198.51.100.100", "eth0")])
+        await asyncio.sleep(0.05)
+        driver._vip_queue.put_nowait(None)
+        await worker
+
+    asyncio.run(scenario())
+    assert log[:2] == [("ip", "del"), ("claim", "198.51.100.100")]
+    assert ("ip", "replace") in log[2:]  # put back after the late delete
+    assert log.index(("ip", "replace")) > log.index(("claim", "198.51.100.100"))

@@ -382,6 +382,12 @@ class HsrpDriver:
                 log.error("%s VIP %s/%s on %s failed: %s", "adding" if add else "removing", ip, plen, ifname, err)
             if add and rc == 0:
                 self._spawn(_gratuitous_arp_async(ifname, ip))
+            if not add and self._vip_wanted.get((ifname, ip)):
+                # claimed while this removal ran (seen: a charon crash left HSRP, the release waited behind the
+                # blocking charon restart, the node preempted straight back, and the late `ip addr del` took
+                # the VIP from an Active node: nobody answered IKE for a minute): put it back
+                log.warning("VIP %s on %s was claimed while its removal ran: adding it again", ip, ifname)
+                self._vip_queue.put_nowait((True, ifname, ip, plen))
 
     def _packet_handler(self, ifname: str) -> PacketCallback:
         def handle(pkt: HsrpPacket | PacketError, src: str) -> None:
