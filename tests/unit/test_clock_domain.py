@@ -42,6 +42,13 @@ def make_probe() -> tuple[TrafficProbe, dict[str, Node]]:
     return probe, nodes
 
 
+def write_progress(probe: TrafficProbe, nodes: dict, sent: float) -> None:
+    """Both agents' progress files: the last packet through was sent at lab time `sent`."""
+    for name in ("a", "b"):
+        nodes[name].files[host.result_path(probe.run, ".progress")] = json.dumps(
+            {"last_arrival": sent + 0.01, "last_sent_at": sent, "now": sent + 0.02})
+
+
 def test_lab_clock_reads_the_offsets_once() -> None:
     clock = host.lab_clock(Node("a", {}))  # type: ignore[arg-type]
     assert clock.mono == pytest.approx(MONO_SKEW, abs=0.05)
@@ -65,10 +72,7 @@ def test_flowing_compares_lab_send_times_with_the_fault_in_the_lab_clock(monkeyp
     lab_fault = fault_at + MONO_SKEW
 
     def progress(sent_after_fault: float) -> None:
-        for name in ("a", "b"):
-            nodes[name].files[host.result_path(probe.run, ".progress")] = json.dumps(
-                {"last_arrival": lab_fault + sent_after_fault + 0.01, "last_sent_at": lab_fault + sent_after_fault,
-                 "now": lab_fault + sent_after_fault + 0.02})
+        write_progress(probe, nodes, lab_fault + sent_after_fault)
 
     progress(-0.2)  # the last packets through were sent before the fault: not converged
     assert not probe.flowing(since=fault_at)
@@ -87,10 +91,7 @@ def test_flowing_counts_only_packets_sent_beyond_the_clock_reads_error(monkeypat
     lab_fault = fault_at + MONO_SKEW
 
     def progress(sent_after_fault: float) -> None:
-        for name in ("a", "b"):
-            nodes[name].files[host.result_path(probe.run, ".progress")] = json.dumps(
-                {"last_arrival": lab_fault + sent_after_fault + 0.01, "last_sent_at": lab_fault + sent_after_fault,
-                 "now": lab_fault + sent_after_fault + 0.02})
+        write_progress(probe, nodes, lab_fault + sent_after_fault)
 
     progress(+0.1)
     assert not probe.flowing(since=fault_at)

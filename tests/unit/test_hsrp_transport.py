@@ -24,6 +24,28 @@ from labctl.sidecar.hsrp.packet import HsrpPacket, Opcode, State
 REPO = Path(__file__).resolve().parents[2]
 
 
+
+def fake_vip_io(monkeypatch, log, on_ip=None):
+    """Fake the driver's VIP I/O: `ip` runs (verb), announcements and batch claims go to `log`; `on_ip(verb)`
+    runs inside an `ip` call (an event landing while it runs)."""
+
+    async def fake_run(cmd):
+        log.append(("ip", *cmd[2:4]))
+        if on_ip is not None:
+            on_ip(cmd[2])
+        return 0, ""
+
+    async def fake_garp(ifname, ip):
+        log.append(("arping", ip))
+
+    def fake_claim(vips, extra=()):
+        log.extend(("claim", ip) for _ifname, ip, _plen in vips)
+        return [True] * len(vips)
+
+    monkeypatch.setattr(transport, "_run", fake_run)
+    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
+    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+
 def test_garp_frames_layout(monkeypatch, tmp_path):
     real = Path
     fake = tmp_path / "address"
@@ -120,21 +142,7 @@ def test_driver_claims_before_the_coup_goes_out_and_skips_an_overtaken_release(m
     """A claim is applied in the event that made the node Active, before the packets after it in the
     batch (the Coup); a release still queued when a later claim came is dropped, not applied after it."""
     log: list[tuple[str, ...]] = []
-
-    async def fake_run(cmd):
-        log.append(("ip", *cmd[2:4]))
-        return 0, ""
-
-    async def fake_garp(ifname, ip):
-        log.append(("arping", ip))
-
-    def fake_claim(vips, extra=()):
-        log.extend(("claim", ip) for _ifname, ip, _plen in vips)
-        return [True] * len(vips)
-
-    monkeypatch.setattr(transport, "_run", fake_run)
-    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
-    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+    fake_vip_io(monkeypatch, log)
 
     class FakeEndpoint(transport.HsrpEndpoint):
         def send(self, packet):
@@ -417,23 +425,11 @@ def test_a_claim_during_a_running_release_puts_the_vip_back(monkeypatch):
     log: list[tuple[str, ...]] = []
     driver_box: list[transport.HsrpDriver] = []
 
-    async def fake_run(cmd):
-        verb = cmd[2]
-        log.append(("ip", verb))
+    def claim_meanwhile(verb):
         if verb == "del":  # the claim lands while the delete runs
             driver_box[0].execute([ClaimVip("198.51.100.100", "eth0")])
-        return 0, ""
 
-    async def fake_garp(ifname, ip):
-        log.append(("arping", ip))
-
-    def fake_claim(vips, extra=()):
-        log.extend(("claim", ip) for _ifname, ip, _plen in vips)
-        return [True] * len(vips)
-
-    monkeypatch.setattr(transport, "_run", fake_run)
-    monkeypatch.setattr(transport, "_gratuitous_arp_async", fake_garp)
-    monkeypatch.setattr(transport, "claim_vips", fake_claim)
+    fake_vip_io(monkeypatch, log, claim_meanwhile)
     ep = transport.HsrpEndpoint("eth0", "198.51.100.1", 2, prefixlen=24)
     router = HsrpRouter([("eth0", HsrpGroup(GroupConfig(group=1, name="out", virtual_ip="198.51.100.100"),
                                             "198.51.100.1"))])
@@ -448,6 +444,5 @@ def test_a_claim_during_a_running_release_puts_the_vip_back(monkeypatch):
         await worker
 
     asyncio.run(scenario())
-    assert log[:2] == [("ip", "del"), ("claim", "198.51.100.100")]
-    assert ("ip", "replace") in log[2:]  # put back after the late delete
-    assert log.index(("ip", "replace")) > log.index(("claim", "198.51.100.100"))
+    assert log[:2] == [("ip", "del", "198.51.100.100/24"), ("claim", "198.51.100.100")]
+    assert ("ip", "replace", "198.51.100.100/24") in log[2:]  # put back after the late delete
