@@ -411,8 +411,7 @@ class SsoPolicy:
             self.rri_routes = routes
             if self.config.rri.remote_peer:
                 # the synced (until now PASSIVE) client SAs are ours now: a route per client right away
-                clients = client_routes(self.sas, LIVE_SA_STATES)
-                return [SyncRoutes((*self.config.rri.routes, *clients), takeover=True)]
+                return [SyncRoutes(self.takeover_routes(), takeover=True)]
             return self._injected()
         if command.takeover:
             self.rri_routes = routes

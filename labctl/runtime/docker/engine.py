@@ -84,6 +84,5 @@ class DockerEngine:
 
     def capture(self, lab: str, network: str, duration: float, packet_filter: str = "") -> bytes:
         """A pcap of the lab network's bridge (found by its link name, as `up` named it)."""
-        return capturing.capture(self.client, lab, bridge_name(lab, network, engine_scope(self.client)), duration,
-                                 packet_filter,
-                                 self.image_refs()["node"])
+        bridge = bridge_name(lab, network, engine_scope(self.client))
+        return capturing.capture(self.client, lab, bridge, duration, packet_filter, self.image_refs()["node"])
