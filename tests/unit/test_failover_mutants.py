@@ -247,6 +247,39 @@ def test_the_baseline_asks_every_probe_for_any_traffic_in_the_last_half_second(m
     assert [p.flowing_calls for p in probes.values()] == [[(0.0, 0.5)], [(0.0, 0.5)]]
 
 
+class LateProbe(Probe):
+    """Carries traffic from its `late`-th check on (a fresh lab on a busy host)."""
+
+    def __init__(self, late: int) -> None:
+        super().__init__()
+        self.late = late
+
+    def flowing(self, since: float, fresh: float = 0.3, receivers: list[str] | None = None) -> bool:
+        super().flowing(since, fresh, receivers)
+        return len(self.flowing_calls) > self.late
+
+
+def test_a_probe_that_flows_late_is_waited_for_and_noted(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    late = LateProbe(late=8)  # 8 idle checks, 0.25 s apart, after the 1 s baseline: flowing at 3.0 s
+    r = run(monkeypatch, judge=Judge({"a": late}))
+    assert len(late.flowing_calls) == 9 and r.verdict.verdict == "pass"
+    assert r.verdict.timeline["fault_at"] - 1e9 == pytest.approx(1003.123, abs=1e-3)
+    assert "the probe flowed only 3.0 s after it started (a slow lab before the fault)" in r.verdict.notes
+
+
+def test_a_probe_that_flows_at_once_adds_no_note(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
+    r = run(monkeypatch)
+    assert not any("flowed only" in note for note in r.verdict.notes)
+
+
+def test_a_probe_that_never_flows_is_an_error_after_ten_seconds(monkeypatch: pytest.MonkeyPatch,
+                                                                 clock: Clock) -> None:
+    idle = Probe(flowing=False)
+    with pytest.raises(LabctlError, match="^idle: a$"):
+        run(monkeypatch, judge=Judge({"a": idle}))
+    assert len(idle.flowing_calls) == 41 and clock.now == pytest.approx(1011.0) and idle.stopped
+
+
 def test_the_fault_arguments_reach_the_choice(monkeypatch: pytest.MonkeyPatch, clock: Clock) -> None:
     r = run(monkeypatch, fault=Fault("gw2"), lab=Lab(["gw1"]), node="gw2", link="ha", percent=30)
     assert r.chosen_with[:5] == (r.lab, "node-kill", "gw2", "ha", 30)
