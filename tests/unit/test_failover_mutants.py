@@ -478,3 +478,30 @@ def test_a_failed_clean_up_after_the_verdict_is_a_note_not_a_lost_verdict(monkey
     assert verdict.verdict in ("pass", "fail")
     assert verdict.notes[-1] == ("after the verdict the lab did not become whole again: gw1 did not preempt back "
                                  "to Active in 60s")
+
+
+def test_the_way_back_waits_also_for_the_returning_nodes_own_start(monkeypatch: pytest.MonkeyPatch,
+                                                                  clock: Clock) -> None:
+    class Back(Fault):
+        name = "recover"
+
+    r = run(monkeypatch, fault=Back(), converge_timeout=5.0)
+    # 850 ms budget + 10 s margin + the returning node's 1.4 s first election (+ 60 s probe slack)
+    assert [c for c in r.judge.calls if c[0] == "probes"] == [("probes", failover.DEFAULT_RATE, pytest.approx(72.25))]
+
+
+def test_the_final_state_names_each_gateways_groups_and_the_active(monkeypatch: pytest.MonkeyPatch) -> None:
+    statuses = {"gw1": {"role": "standby", "hsrp": [{"network": "outside", "group": 1, "state": "Standby"},
+                                                   {"network": "inside", "group": 2, "state": "Active"}]},
+                "gw2": {"role": "active", "hsrp": [{"network": "outside", "group": 1, "state": "Active"}]},
+                "gw3": None}
+    monkeypatch.setattr(failover.gateway, "sidecar_status", lambda node: statuses[node])
+    monkeypatch.setattr(failover.gateway, "rri_routes", lambda node: [f"10.1.0.0/16 via {node}"])
+    lab = Lab(topo=Topo(ha=Ha(nodes=dict.fromkeys(statuses))))
+    lab.node = lambda name: name  # type: ignore[method-assign,assignment,return-value]
+    v = Verdict("dual", "stateful", [], "node-kill on gw1", "gw1", "gw1", None)
+    failover.record_final_state(lab, v, "gw2")  # type: ignore[arg-type]
+    assert v.groups_after == {"gw1": {"outside group 1": "Standby", "inside group 2": "Active"},
+                              "gw2": {"outside group 1": "Active"}, "gw3": {}}
+    assert (v.actives_after, v.active_after, v.new_active) == (["gw2"], "gw2", "gw2")
+    assert v.rri == {n: [f"10.1.0.0/16 via {n}"] for n in statuses}

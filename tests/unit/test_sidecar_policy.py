@@ -172,6 +172,13 @@ def test_a_cold_standby_says_what_it_lacks() -> None:
     assert p.cold_reason(True, both, {**report, "state": "STANDBY HOT"}) == \
         "the peer reports STANDBY HOT, not ACTIVE"
     assert p.cold_reason(False, both, report) == "stateless: nothing is synced"
+    # an older report without `carrying` asks for a child on every IKE SA; one without `ike` holds nothing
+    assert p.cold_reason(True, both, {"state": "ACTIVE", "ike": ["a1_b1", "a2_b2"]}) == \
+        "1 IKE SAs without the CHILD_SA the Active has"
+    assert p.cold_reason(True, both[:1], {"state": "ACTIVE", "ike": ["a1_b1"]}) == ""
+    assert p.cold_reason(True, [], {"state": "ACTIVE"}) == ""
+    assert p.cold_reason(True, [], {"state": "ACTIVE", "carrying": ["a1_b1"]}) == \
+        "1 IKE SAs without the CHILD_SA the Active has"
 
 
 @pytest.mark.parametrize(("ha_plugin", "hold_ms", "grace"), [
@@ -186,6 +193,7 @@ def test_startup_resync_grace(ha_plugin: bool, hold_ms: int, grace: float) -> No
     assert p.startup_grace(ha_plugin, hold_ms) == pytest.approx(grace, abs=1e-9)
     assert p.startup_grace(ha_plugin, hold_ms, restarted=False, hello_ms=200) == pytest.approx(grace, abs=1e-9)
     assert p.HA_STARTUP_RESYNC_GRACE == 1.5
+    assert p.startup_grace(True, 700, restarted=True) == pytest.approx(0.7, abs=1e-9)  # no hello given: hold alone
 
 
 @pytest.mark.parametrize(("ha_plugin", "hold_ms", "hello_ms", "grace"), [
