@@ -104,3 +104,25 @@ def test_stateless_the_judge_gives_no_vpnc_session_reasons() -> None:
                      mode="stateless")
     assert not any("(vpnc)" in reason for reason in verdict.reasons)
     assert verdict.child_sa == "renegotiated" and not verdict.ike_sa_preserved
+
+
+def test_every_client_after_a_vpnc_one_is_judged_and_one_lost_session_is_not_preserved() -> None:
+    """Two vpnc clients, the first restarted, the second kept, then a strongSwan client that lost its IKE SA: the
+    verdict is not preserved (one lost session is enough) and the client after the vpnc ones is judged too."""
+    verdict = Verdict("ezvpnc", "stateful", [], "node-kill", "gw1", "gw1", "gw2", converged=True,
+                      max_outage_ms=3000, rri={"gw1": [], "gw2": ["10.67.0.2", "10.67.0.3", "10.67.0.4"]})
+    probe = ProbeResult(100, 5, [DirectionResult("inside1->c", 500, 500, 0, 0, 0, 100.0, None, None),
+                                 DirectionResult("c->inside1", 500, 500, 0, 0, 0, 100.0, None, None)])
+    swan = {"kind": "strongswan", "virtual_ip": "10.67.0.4", "ike_sa": {"uniqueid": "1"}}
+    before = {"c1": client(97), "c2": client(98), "c3": swan}
+    after = {"c1": client(140), "c2": client(98), "c3": {"kind": "strongswan", "virtual_ip": "10.67.0.4"}}
+    judge(verdict, before, after, {n: probe for n in before}, {n: {} for n in before}, True)
+    assert verdict.ike_sa_preserved is False
+    assert "c1 (vpnc): another vpnc session (pid 97 -> 98)" not in verdict.reasons
+    assert "c1 (vpnc): another vpnc session (pid 97 -> 140)" in verdict.reasons
+    assert "c3: IKE SA not preserved (no IKE SA any more)" in verdict.reasons
+    only_second = Verdict("ezvpnc", "stateful", [], "node-kill", "gw1", "gw1", "gw2", converged=True,
+                          max_outage_ms=3000, rri={"gw1": [], "gw2": ["10.67.0.2", "10.67.0.3"]})
+    judge(only_second, {"c1": client(97), "c2": client(98)}, {"c1": client(140), "c2": client(98)},
+          {"c1": probe, "c2": probe}, {"c1": {}, "c2": {}}, True)
+    assert only_second.ike_sa_preserved is False  # the kept second session does not make up for the first
