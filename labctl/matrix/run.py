@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from labctl.errors import LabctlError
-from labctl.matrix.gate import Kind, OpenGate, QuietGate
+from labctl.matrix.gate import Kind, OpenGate, QuietGate, gates_by_host
 from labctl.matrix.model import Cell, Expect, Matrix, exclusive_groups
 from labctl.matrix.schedule import CellQueue, cost_of
 
@@ -232,8 +232,9 @@ def run_matrix(matrix: Matrix, cells: list[Cell], jobs: int = 1, reporter: Repor
     groups = exclusive_groups(cells)  # largest first
     cost = cost_of(durations) if durations else None
     left = CellQueue(groups, (lambda cell: cost(cell.id)) if cost else None)
-    # per engine: its cells' lab churn kept out of its cells' measurements (one job has nothing to keep apart)
-    gates = {id(each): QuietGate() if min(jobs, len(groups)) > 1 else OpenGate() for each in pool_engines}
+    # per host: lab churn kept out of the measurements of every engine on that host
+    gates = dict(zip((id(each) for each in pool_engines),
+                     gates_by_host([each.host for each in pool_engines], jobs, len(groups)), strict=True))
 
     def worker(each: DockerEngine) -> None:
         while (taken := left.take(id(each))) is not None:

@@ -341,8 +341,8 @@ def test_html_leads_with_what_needs_attention_and_records_what_ran(cells: list) 
 class FakeEngine:
     """What run_matrix asks of an engine, recording the image sources it was given."""
 
-    def __init__(self, name: str) -> None:
-        self.name, self.url, self.sources = name, name, None
+    def __init__(self, name: str, host: str | None = None) -> None:
+        self.name, self.url, self.sources, self.host = name, name, None, host or name
 
     def labs(self) -> dict:
         return {}
@@ -357,6 +357,15 @@ class FakeEngine:
         return False
 
 
+def four_groups(tmp_path: Path) -> str:
+    """The BASE matrix over dual and three more topologies: four groups of cells."""
+    others = [other_topology(tmp_path, f"o{n}", 81 + n) for n in range(3)]
+    text = BASE.replace(f"  dual: {DUAL}", f"  dual: {DUAL}\n" + "".join(f"  o{n}: {p}\n" for n, p in
+                                                                         enumerate(others)))
+    return text.replace("topologies: [dual]\n    faults: [node-kill, link", "topologies: [dual, o0, o1, o2]\n"
+                        "    faults: [node-kill, link")
+
+
 def test_cells_spread_over_engines_one_per_group_and_engine_at_a_time(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
@@ -364,12 +373,7 @@ def test_cells_spread_over_engines_one_per_group_and_engine_at_a_time(tmp_path: 
 
     from labctl.matrix import run as running
 
-    others = [other_topology(tmp_path, f"o{n}", 81 + n) for n in range(3)]
-    text = BASE.replace(f"  dual: {DUAL}", f"  dual: {DUAL}\n" + "".join(f"  o{n}: {p}\n" for n, p in
-                                                                         enumerate(others)))
-    text = text.replace("topologies: [dual]\n    faults: [node-kill, link", "topologies: [dual, o0, o1, o2]\n"
-                        "    faults: [node-kill, link")
-    matrix = load_matrix(write(tmp_path, text))
+    matrix = load_matrix(write(tmp_path, four_groups(tmp_path)))
     lock, ran, busy, peak = threading.Lock(), [], {"A": 0, "B": 0}, {"A": 0, "B": 0}
     lab_busy: dict[tuple[str, str], int] = {}
     lab_peak: dict[tuple[str, str], int] = {}
@@ -401,6 +405,32 @@ def test_cells_spread_over_engines_one_per_group_and_engine_at_a_time(tmp_path: 
     assert a.sources == [] and b.sources == ["A"]  # the second engine may copy the first's images
     assert result.environment["engines"] == ["A", "B"]
     assert {r.engine for r in result.results} == {"A", "B"}
+
+
+@pytest.mark.parametrize(("hosts", "shared"), [(("h", "h"), True), (("h1", "h2"), False)])
+def test_engines_of_one_host_share_one_quiet_gate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  hosts: tuple[str, str], shared: bool) -> None:
+    import time
+
+    from labctl.matrix import run as running
+    from labctl.matrix.gate import OpenGate, QuietGate
+
+    matrix = load_matrix(write(tmp_path, four_groups(tmp_path)))
+    gates: dict[str, set[int]] = {}
+    kinds: set[type] = set()
+
+    def fake_cell(engine: FakeEngine, cell: object, reporter: object, gate: object = None) -> CellResult:
+        gates.setdefault(engine.name, set()).add(id(gate))
+        kinds.add(type(gate))
+        time.sleep(0.02)  # both engines' workers get cells
+        return CellResult(cell, "met", engine=engine.name)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(running, "run_cell", fake_cell)
+    engines = [FakeEngine("A", hosts[0]), FakeEngine("B", hosts[1])]
+    running.run_matrix(matrix, matrix.cells, jobs=1, engines=engines)  # type: ignore[arg-type]
+    assert len(gates["A"]) == len(gates["B"]) == 1
+    assert (gates["A"] == gates["B"]) is shared
+    assert kinds == ({QuietGate} if shared else {OpenGate})  # one lab at a time per host: nothing to keep apart
 
 
 def test_the_summary_table_fits_80_columns_and_never_cuts_a_cell_id() -> None:

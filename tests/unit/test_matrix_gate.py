@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from labctl.matrix.gate import OpenGate, QuietGate
+from labctl.matrix.gate import OpenGate, QuietGate, gates_by_host
 
 
 class Holder:
@@ -117,3 +117,15 @@ def test_the_open_gate_never_waits() -> None:
     gate = OpenGate()
     with gate.hold("measure"), gate.hold("churn"):
         pass
+
+
+def test_engines_of_one_host_share_a_gate_where_two_labs_can_run_there_at_once() -> None:
+    a, b, c = gates_by_host(["h1", "h1", "h2"], jobs=1, groups=5)
+    assert a is b and type(a) is QuietGate  # two engines of h1, one lab each: two labs on one host's CPUs
+    assert type(c) is OpenGate  # h2 runs one lab at a time
+    solo, = gates_by_host(["h1"], jobs=3, groups=5)
+    assert type(solo) is QuietGate
+    few, = gates_by_host(["h1"], jobs=3, groups=1)  # one group: one lab at a time whatever --jobs says
+    assert type(few) is OpenGate
+    x, y = gates_by_host(["h1", "h1"], jobs=1, groups=1)
+    assert x is y and type(x) is OpenGate

@@ -50,6 +50,14 @@ def engine_scope(client: docker.DockerClient) -> str:
     return hashlib.sha1(f"{info.get('ID', '')}|{info.get('DockerRootDir', '')}".encode()).hexdigest()[:8]
 
 
+@functools.lru_cache(maxsize=32)
+def engine_host(client: docker.DockerClient) -> str:
+    """Which machine the engine runs on: `docker info`'s ID, from the host's /etc/docker/key.json (the same for
+    every dockerd of one host, unlike `engine_scope`); engines with one host share its CPUs."""
+    info = client.info()
+    return str(info.get("ID") or engine_scope(client))
+
+
 def _docker_config_dir() -> Path:
     return Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker")
 

@@ -12,7 +12,7 @@ from labctl.model.topology import Topology
 from labctl.runtime.docker import capture as capturing
 from labctl.runtime.docker import hostinfo, images
 from labctl.runtime.docker import lab as lab_objects
-from labctl.runtime.docker.client import describe, engine_scope, get_client, resolve
+from labctl.runtime.docker.client import describe, engine_host, engine_scope, get_client, resolve
 from labctl.runtime.docker.handle import DockerLab
 from labctl.runtime.spec import NodeConfig, bridge_name
 
@@ -34,6 +34,11 @@ class DockerEngine:
     @property
     def name(self) -> str:
         return describe(self.url)
+
+    @property
+    def host(self) -> str:
+        """The machine the engine runs on (`client.engine_host`): engines of one host share its CPUs."""
+        return engine_host(self.client)
 
     def host_networks(self) -> list[str]:
         """Prefixes routed on the engine's host, except labctl's own bridges (asked of the engine)."""
