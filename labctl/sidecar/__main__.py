@@ -237,7 +237,10 @@ class Sidecar:
         packets the claim's announcement draws find them; `InjectRoutes` after the VIP wait only confirms them."""
         if all(ip != self.config.crypto_group.virtual_ip for _ifname, ip, _plen in claims):
             return []
-        lines = rri.claim_lines(self.policy.takeover_routes(), rri.TUNNEL_DEVICE, self.handover_active)
+        routes = self.policy.takeover_routes()
+        lines = rri.claim_lines(routes, rri.TUNNEL_DEVICE, self.handover_active)
+        if lines:  # none when charon's tunnel device is missing: no routes went in
+            self.policy.routes_claimed(routes)
         if lines and self.handover_active:
             self.handover_active = False  # ended in the claim's batch (its routes would shadow ours)
         return lines

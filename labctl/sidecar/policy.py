@@ -369,7 +369,17 @@ class SsoPolicy:
             if self.ha_plugin:
                 out += [DeactivateSegment(), Event(EVENT_HA, "segment 1 deactivated")]
                 out += self._reload()
+        elif role in (ROLE_STANDBY, ROLE_INIT) and self.rri_routes:
+            # a claim that was never Active (the crypto group Active for a moment, a Coup took it back): the
+            # claim put its RRI routes in; RRI is on the Active only
+            out += [Event(EVENT_RRI, "takeover abandoned before it completed: its claim's routes go"),
+                    WithdrawRoutes()]
         return out
+
+    def routes_claimed(self, routes: Iterable[str]) -> None:
+        """A VIP claim put `routes` in the kernel (:meth:`takeover_routes`, before any role change): known here,
+        so a takeover abandoned before the node was Active withdraws them."""
+        self.rri_routes = list(dict.fromkeys([*self.rri_routes, *routes]))
 
     def on_sas(self, sas: list[dict[str, Any]], now: float, charon_running: bool, generation: int) -> list[Command]:
         """A snapshot of charon's IKE SAs, asked for while `sas_generation` was `generation`."""

@@ -267,8 +267,17 @@ def test_a_claim_of_the_crypto_vip_carries_the_rri_routes_and_ends_a_handover(si
     crypto = car.config.crypto_group.virtual_ip
     inside = next(g.virtual_ip for g in car.config.groups if not g.crypto)
     assert car.routes_with_claim([("eth1", inside, 24)]) == []
+    assert car.policy.rri_routes == []
     car.handover_active = True
     lines = car.routes_with_claim([("eth1", inside, 24), ("eth0", crypto, 24)])
     routes = car.policy.takeover_routes()
     assert routes and lines == [*(f"route {p} dev {main_mod.rri.TUNNEL_DEVICE}" for p in routes), "end handover"]
     assert not car.handover_active
+    assert car.policy.rri_routes == list(routes)  # the policy knows: an abandoned takeover withdraws them
+
+
+def test_a_claim_without_charons_tunnel_device_records_no_routes(sidecar: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    car, _log = sidecar
+    monkeypatch.setattr(main_mod.rri, "claim_lines", lambda prefixes, device, handover: [])
+    assert car.routes_with_claim([("eth0", car.config.crypto_group.virtual_ip, 24)]) == []
+    assert car.policy.rri_routes == []

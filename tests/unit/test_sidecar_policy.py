@@ -691,3 +691,31 @@ def test_takeover_routes_are_the_configured_ones_and_one_per_synced_client() -> 
     poll(pol, [sa("a", "b", ("c", "d"), vips=("10.33.0.1/32",)), sa("e", "f", state="ESTABLISHED", vips=("10.33.0.2",)),
                sa("g", "h", state="CONNECTING", vips=("10.33.0.3",))], 0.1)
     assert pol.takeover_routes() == (*ROUTES, "10.33.0.1", "10.33.0.2")
+
+
+def test_a_takeover_abandoned_before_it_was_active_withdraws_its_claims_routes() -> None:
+    """Seen under 10 % loss on the outside link: gw2's crypto group went Active for 25 ms (its claim put the RRI
+    routes in), a Coup took it back; the node was never Active, so nothing withdrew them and the standby
+    injected routes beside the Active."""
+    pol = hot()
+    pol.routes_claimed(pol.takeover_routes())  # the driver claims first, then reports the state change
+    assert pol.rri_routes == list(ROUTES)
+    assert non_events(pol.on_role("transition", 1.0, True)) == []
+    out = pol.on_role("standby", 1.1, True)
+    assert non_events(out) == [p.WithdrawRoutes()]
+    assert Event(p.EVENT_RRI, "takeover abandoned before it completed: its claim's routes go") in out
+    assert non_events(pol.routes_withdrawn()) == [] and pol.rri_routes == []
+    assert non_events(pol.on_role("transition", 1.2, True)) == []  # nothing claimed: nothing to withdraw
+    pol.routes_claimed(("10.9.0.0/16",))
+    assert non_events(pol.on_role("init", 1.3, True)) == [p.WithdrawRoutes()]
+
+
+def test_routes_a_claim_put_in_stay_while_the_takeover_goes_on_and_are_handed_over_when_active_ends() -> None:
+    pol = hot()
+    pol.routes_claimed(ROUTES)
+    pol.on_role("transition", 1.0, True)
+    pol.routes_claimed(ROUTES)  # a claim repeated (the VIP re-added): each route once
+    assert pol.rri_routes == list(ROUTES)
+    assert p.WithdrawRoutes() not in pol.on_role("active", 1.1, True)
+    out = non_events(pol.on_role("standby", 2.0, True))
+    assert out[:2] == [p.HandOverRoutes(ROUTES), p.WithdrawRoutes()]
