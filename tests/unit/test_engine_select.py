@@ -257,3 +257,17 @@ def test_the_engine_scope_tells_two_dockerds_of_one_host_apart() -> None:
     first, second = client.engine_scope(Info("/var/lib/docker")), client.engine_scope(Info("/tmp/e2/data"))
     assert first != second and len(first) == 8
     assert client.engine_scope(Info("/var/lib/docker")) == first
+    # ... while the host is the same for both (they share its CPUs: one quiet gate)
+    assert client.engine_host(Info("/var/lib/docker")) == client.engine_host(Info("/tmp/e2/data")) == "T4O6:KMUN"
+
+
+def test_an_engine_without_an_id_is_a_host_of_its_own() -> None:
+    class NoId:
+        def __init__(self, root: str) -> None:
+            self.root = root
+
+        def info(self) -> dict:
+            return {"DockerRootDir": self.root}
+
+    a, b = client.engine_host(NoId("/a")), client.engine_host(NoId("/b"))
+    assert a != b and a == client.engine_scope(NoId("/a"))

@@ -42,20 +42,24 @@ def select(url: str | None) -> None:
 
 
 @functools.lru_cache(maxsize=32)
+def _identity(client: docker.DockerClient) -> tuple[str, str]:
+    """(`docker info` ID, DockerRootDir), read once per engine: the scope and the host both come from it."""
+    info = client.info()
+    return str(info.get("ID", "")), str(info.get("DockerRootDir", ""))
+
+
 def engine_scope(client: docker.DockerClient) -> str:
     """A short, stable id of the engine: what keeps the lab bridges and firewall rules of two engines on one host
     (a second dockerd beside the first) apart. `docker info`'s ID alone does not: it comes from the host's
     /etc/docker/key.json, the same for every dockerd there; their data roots differ."""
-    info = client.info()
-    return hashlib.sha1(f"{info.get('ID', '')}|{info.get('DockerRootDir', '')}".encode()).hexdigest()[:8]
+    host_id, root = _identity(client)
+    return hashlib.sha1(f"{host_id}|{root}".encode()).hexdigest()[:8]
 
 
-@functools.lru_cache(maxsize=32)
 def engine_host(client: docker.DockerClient) -> str:
     """Which machine the engine runs on: `docker info`'s ID, from the host's /etc/docker/key.json (the same for
     every dockerd of one host, unlike `engine_scope`); engines with one host share its CPUs."""
-    info = client.info()
-    return str(info.get("ID") or engine_scope(client))
+    return _identity(client)[0] or engine_scope(client)
 
 
 def _docker_config_dir() -> Path:
