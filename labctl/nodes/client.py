@@ -45,9 +45,23 @@ def client_vip(sa: dict[str, Any]) -> str | None:
     return vips[0].split("/")[0] if vips else None
 
 
+# charon's line when an IKE SA comes up (IKEv1 included): what a failure must follow to be the latest attempt's
+ESTABLISHED = re.compile(r"IKE_SA \S+\[\d+\] established between")
+
+
 def failure_reason(log: str) -> str | None:
     """The last failure the client's charon logged, as a sentence; None when it logged none."""
     return last_failure(log, FAILURE_PATTERNS)
+
+
+def failed_since_established(log: str) -> str | None:
+    """The last failure logged after the client's last established IKE SA, None when there is none.
+
+    A client that keeps failing (keyingtries = 0) is retrying most of the time: an IKE SA is being set up at
+    almost every look. Its state is `failed` as long as nothing came up since the failure, not `connecting`
+    (CI read a client whose XAuth was refused as `connecting` at every look for 60 s)."""
+    ups = list(ESTABLISHED.finditer(log))
+    return failure_reason(log[ups[-1].end():] if ups else log)
 
 
 def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
@@ -75,9 +89,10 @@ def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
                 "child_sas": [{k: c.get(k) for k in ("name", "state", "spi_in", "spi_out")}
                               for c in sa.get("child_sas", [])]})
             return report
-    reason = failure_reason(charon.log_tail(handle, LOG_TAIL_BYTES))
+    log = charon.log_tail(handle, LOG_TAIL_BYTES)
+    reason = failure_reason(log)
     if sas:
-        report["state"] = "connecting"
+        report["state"] = "failed" if failed_since_established(log) else "connecting"
         established = [sa for sa in sas if sa.get("state") == "ESTABLISHED"]
         if established and not any(client_vip(sa) for sa in established):
             reason = reason or "IKE SA up but no virtual IP assigned"

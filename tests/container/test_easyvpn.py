@@ -105,9 +105,9 @@ def test_failing_clients_report_clear_reasons(docker_client: docker.DockerClient
     seen: dict[str, dict] = {}  # each failing client's latest `failed` status
 
     def failures_shown() -> dict[str, dict] | None:
-        """Every client's status once each failing client has shown `failed`. A failing client retries: caught
-        during an attempt it is `connecting` (its IKE SA is being set up), between attempts `failed` with the
-        reason from its log; CI read one mid-attempt, and later the two never between attempts at one read."""
+        """Every client's status once each failing client has shown `failed`. A failing client retries; caught
+        mid-attempt (an IKE SA being set up) it is still `failed` when nothing came up since its last failure,
+        but its first attempt may not have failed yet at the first look."""
         status = read()
         seen.update({name: status[name] for name in ("client2", "client3") if status[name]["state"] == "failed"})
         return status if len(seen) == 2 else None

@@ -11,7 +11,7 @@ from labctl.experiment.judges.clients import judge as judge_clients
 from labctl.experiment.probe import DirectionResult, ProbeResult
 from labctl.experiment.verdict import Verdict
 from labctl.model.loader import load_topology
-from labctl.nodes.client import expected_clients, failure_reason, inside_host
+from labctl.nodes.client import expected_clients, failed_since_established, failure_reason, inside_host
 from labctl.render import render_lab
 from labctl.sidecar import rri
 from tests.unit.test_render import conf_sections
@@ -135,6 +135,24 @@ def test_dual_interface_render_has_no_easy_vpn() -> None:
 def test_failure_reason_from_client_log(log: str, reason: str | None) -> None:
     found = failure_reason(log)
     assert (found is None) if reason is None else (reason in (found or ""))
+
+
+UP = "10:00 [IKE] IKE_SA ezvpn[1] established between 10.31.0.11[keyid:labgroup]...10.31.0.1[gw]\n"
+REFUSED = "10:00 [IKE] <ezvpn|2> XAuth authentication of 'bob' (myself) failed\n"
+
+
+@pytest.mark.parametrize(("log", "failed"), [
+    (REFUSED, True),  # never up: refused at every try, retrying
+    (REFUSED + "10:01 [IKE] initiating Aggressive Mode IKE_SA ezvpn[3] to 10.31.0.1\n", True),
+    (UP, False),
+    (REFUSED + UP, False),  # refused once (the server was not ready), up since
+    (UP + REFUSED, True),  # up, lost, and refused since
+    ("", False),
+])
+def test_a_client_retrying_after_a_failure_is_failed(log: str, failed: bool) -> None:
+    assert (failed_since_established(log) is not None) is failed
+    if failed:
+        assert "XAuth failed" in failed_since_established(log)  # type: ignore[operator]
 
 
 def test_rri_client_routes_from_remote_vips() -> None:
