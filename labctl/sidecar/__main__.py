@@ -288,8 +288,14 @@ class Sidecar:
                 self.channel.send({"replay": [sa.wire() for sa in table]})
         else:
             self.replay_sender.reset()
-            self.policy.replay_ready = self.replay_store.ready(local, self.charon_started)
         return self.replay_store.raises(local)
+
+    def replay_raised(self, local: list[replay.SaSeq], raises: list[tuple[replay.SaSeq, int]], confirmed: int) -> None:
+        """After a round's raises: a standby continues the Active's state only once charon confirmed every
+        raise (a takeover with an SA not raised yet starts it at sequence number 1: the far end drops it all
+        as replays until the next raise; seen when charon applied one `set` per request)."""
+        if self.policy.role != contract.ROLE_ACTIVE:
+            self.policy.replay_ready = self.replay_store.ready(local, self.charon_started) and confirmed == len(raises)
 
     def on_replay_table(self, sas: list[replay.SaSeq]) -> None:
         """The peer's sequence table, kept only while we are not Active: at a preempt both nodes are Active for
@@ -308,10 +314,13 @@ class Sidecar:
     def sync_replay(self) -> int:
         """One blocking replay-state round (a few ms, at takeover); returns the SAs raised."""
         try:
-            raised = replay.set_many(self.replay_round(replay.get()))
+            local = replay.get()
+            raises = self.replay_round(local)
+            raised = replay.set_many(raises)
         except replay.ReplayUnavailable as e:
             self.replay_failed(e)
             return 0
+        self.replay_raised(local, raises, raised)
         self.replay_failed(None)
         return raised
 
@@ -320,7 +329,8 @@ class Sidecar:
         while True:
             try:
                 local = await asyncio.to_thread(replay.get)
-                await asyncio.to_thread(replay.set_many, self.replay_round(local))
+                raises = self.replay_round(local)
+                self.replay_raised(local, raises, await asyncio.to_thread(replay.set_many, raises))
                 self.replay_failed(None)
             except replay.ReplayUnavailable as e:
                 self.policy.replay_ready = False

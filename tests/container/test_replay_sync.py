@@ -7,6 +7,7 @@ The topology under test (LABCTL_TEST_TOPOLOGY, default the shipped dual-interfac
 
 from __future__ import annotations
 
+import ast
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -81,6 +82,22 @@ def test_get_shows_real_sequence_numbers_and_the_standby_holds_the_synced_table(
     code, out = DockerNode(docker_client, lab, standby).exec(["cat", "/run/labctl/sidecar-status.json"])
     sync = json.loads(out)["replay_sync"]
     assert sync["tables_received"] >= 1 and sync["sas"] == len(after), sync
+
+
+def test_one_request_raises_every_sa_it_names(docker_client, lab: str) -> None:
+    """charon answers each `set` of a request and applies them all (it once applied the first and answered
+    none: stdio turned from reading to writing mid-request). The standby's SAs are raised by 7: sets never
+    lower, and its own raises only go higher."""
+    standby = "gw2" if active_gateway(docker_client, lab) == "gw1" else "gw1"
+    before = sequence_state(docker_client, lab, standby)
+    assert len(before) >= 2, before
+    sets = [f"set {spi} {dst} {seq + 7}" for spi, dst, _direction, seq in before]
+    code, out = DockerNode(docker_client, lab, standby).exec(
+        ["python3", "-c", f"from labctl.sidecar import replay; print(repr(replay.request({sets!r})))"])
+    assert code == 0, out
+    assert ast.literal_eval(out.strip().splitlines()[-1]) == "ok\n" * len(sets), out
+    after = {(spi, dst): seq for spi, dst, _direction, seq in sequence_state(docker_client, lab, standby)}
+    assert all(after[(spi, dst)] >= seq + 7 for spi, dst, _direction, seq in before), (before, after)
 
 
 def test_node_kill_keeps_the_same_child_sas_without_replay_drops(docker_client, lab: str) -> None:

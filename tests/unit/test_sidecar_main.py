@@ -231,6 +231,35 @@ def test_an_active_forwards_its_table_and_keeps_no_table_of_the_peers(sidecar: A
     assert car.sync_replay() == 1 and applied == [(mine[0], 30000)]
 
 
+def test_a_standby_continues_the_replay_state_only_once_charon_confirmed_every_raise(
+        sidecar: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """charon answering fewer `ok`s than raises asked (it applied one `set` per request) leaves SAs that a
+    takeover would restart at sequence number 1: not ready (not HOT) until a round confirms them all."""
+    from labctl.sidecar import replay
+
+    car, _log = sidecar
+    car.policy.role = contract.ROLE_STANDBY
+    car.charon_started = 0.0
+    table = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 20000), replay.SaSeq("0a0b0c0d", "198.51.100.50",
+                                                                                   False, 300)]
+    car.on_replay_table(table)
+    local = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 0), replay.SaSeq("0a0b0c0d", "198.51.100.50", False, 0)]
+    monkeypatch.setattr(replay, "get", lambda: local)
+    monkeypatch.setattr(replay, "set_many", lambda raises: 1)  # charon confirmed the first set only
+    assert car.sync_replay() == 1 and car.policy.replay_ready is False
+    monkeypatch.setattr(replay, "set_many", lambda raises: len(raises))
+    assert car.sync_replay() == 2 and car.policy.replay_ready is True
+    raised = [replay.SaSeq("c1a2b3c4", "198.51.100.50", False, 30000), replay.SaSeq("0a0b0c0d", "198.51.100.50",
+                                                                                    False, 10300)]
+    monkeypatch.setattr(replay, "get", lambda: raised)
+    monkeypatch.setattr(replay, "set_many", lambda raises: 0)
+    assert car.sync_replay() == 0 and car.policy.replay_ready is True  # nothing to raise: nothing to confirm
+    car.policy.role, car.policy.replay_ready = contract.ROLE_ACTIVE, False
+    monkeypatch.setattr(replay, "get", lambda: local)
+    car.sync_replay()
+    assert car.policy.replay_ready is False  # an Active's readiness is not the standby's to judge
+
+
 def test_leaving_active_hands_the_routes_over_to_the_peer_heard_on_the_inside(sidecar: Any, capsys: Any) -> None:
     """The next hop is the other router of the inside group (not the crypto group's address): where the
     traffic for the remote side comes from."""
