@@ -83,11 +83,11 @@ def merge(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events[:MAX_EVENTS]
 
 
-def charon_events(node: str, text: str, start: float, end: float) -> list[dict[str, Any]]:
-    """SA events from a charon log with `%T` + milliseconds times (UTC in the containers); repeated
-    replay drops collapse into one marker with a count."""
+def charon_lines(text: str, start: float, end: float) -> list[tuple[float, str]]:
+    """(wall time, message) of each charon log line with `%T` + milliseconds times (UTC in the containers)
+    between `start` and `end`."""
     midnight = datetime.fromtimestamp(start - MARGIN, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    events: list[dict[str, Any]] = []
+    lines = []
     for line in text.splitlines():
         match = CHARON_LINE.match(line)
         if not match:
@@ -96,9 +96,35 @@ def charon_events(node: str, text: str, start: float, end: float) -> list[dict[s
         when = (midnight + offset).timestamp()
         if when < start - 12 * 3600:
             when += 86400  # the run crossed midnight
-        if not start <= when <= end:
-            continue
-        message = match.group(4)
+        if start <= when <= end:
+            lines.append((when, match.group(4)))
+    return lines
+
+
+def both_active(events: list[dict[str, Any]], longest: float) -> list[tuple[float, float]]:
+    """The spans in which two gateways were Active at once, from their sidecars' role events: from the later
+    of two `-> active` (a node without one in `events` was Active before them) until one of the two logged
+    leaving it (a preempt: make before break). Only spans whose end was logged count (a killed node never
+    logs leaving: no span), each at most `longest` seconds (HSRP settles two Actives within a hold time)."""
+    spans = []
+    active_since: dict[str, float] = {}  # node -> when it logged becoming Active
+    for event in sorted((e for e in events if e["kind"] == EVENT_ROLE), key=lambda e: e["time"]):
+        node, when = event["node"], event["time"]
+        if event["detail"].endswith(f"-> {ROLE_ACTIVE}"):
+            active_since[node] = when
+        elif event["detail"].startswith(f"{ROLE_ACTIVE} ->"):
+            since = active_since.pop(node, float("-inf"))  # no `-> active` logged: Active since before them
+            if active_since:  # another node is Active as this one leaves: both were since the later start
+                begin = max(since, *active_since.values())
+                spans.append((begin, min(when, begin + longest)))
+    return spans
+
+
+def charon_events(node: str, text: str, start: float, end: float) -> list[dict[str, Any]]:
+    """SA events from a charon log with `%T` + milliseconds times (UTC in the containers); repeated
+    replay drops collapse into one marker with a count."""
+    events: list[dict[str, Any]] = []
+    for when, message in charon_lines(text, start, end):
         for pattern, label in SA_EVENTS:
             if pattern.search(message):
                 last = events[-1] if events else None

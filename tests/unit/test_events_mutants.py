@@ -191,3 +191,37 @@ def test_a_line_more_than_twelve_hours_before_the_start_is_the_next_day() -> Non
     found = events.charon_events("r", text, start, start + 12 * 3600)
     assert [(e["time"], e["text"]) for e in found] == [(at(10, 30, 0.0), "DPD request"),
                                                        (at(10, 59, 59.0), "IKE SA deleted")]
+
+
+# ---------------------------------------------------------------- both gateways Active (a preempt's overlap)
+
+
+def role(node: str, when: float, detail: str) -> dict:
+    return {"time": when, "node": node, "lane": "hsrp", "kind": "role", "text": f"role {detail}", "detail": detail}
+
+
+def test_a_preempt_is_both_active_from_the_new_actives_start_to_the_old_ones_leaving() -> None:
+    found = [role("gw1", 10.0, "standby -> active"), role("gw2", 10.047, "active -> transition"),
+             {"time": 10.01, "node": "gw1", "lane": "hsrp", "kind": "hsrp", "text": "x", "detail": "active -> x"}]
+    assert events.both_active(found, longest=0.7) == [(10.0, 10.047)]  # the old Active's start was not logged
+
+
+def test_no_both_active_span_for_a_handover_a_kill_or_a_lone_node() -> None:
+    handover = [role("gw1", 5.0, "active -> init"), role("gw2", 5.7, "standby -> active")]
+    killed = [role("gw2", 5.7, "standby -> active")]  # the killed gw1 never logs leaving
+    assert events.both_active(handover, 0.7) == []
+    assert events.both_active(killed, 0.7) == []
+    assert events.both_active([role("gw1", 1.0, "standby -> active"), role("gw1", 2.0, "active -> standby")], 0.7) == []
+
+
+def test_a_both_active_span_starts_at_the_later_start_and_is_at_most_a_hold_time() -> None:
+    found = [role("gw1", 1.0, "standby -> active"), role("gw2", 2.0, "speak -> active"),
+             role("gw2", 2.2, "active -> standby"), role("gw2", 3.0, "standby -> active"),
+             role("gw1", 9.0, "active -> standby")]
+    assert events.both_active(found, longest=0.7) == [(2.0, 2.2), (3.0, 3.7)]
+
+
+def test_charon_lines_are_the_messages_within_the_window() -> None:
+    text = ("10:00:01.500 07[ESP] ESP sequence number verification failed:\n  src 10.0.0.1\n"
+            "10:00:03.000 07[ESP] later\n")
+    assert events.charon_lines(text, T0, T0 + 2) == [(T0 + 1.5, "ESP sequence number verification failed:")]

@@ -121,6 +121,24 @@ def test_replay_drops_without_a_rekey_after_a_real_takeover_fail() -> None:
                          "('ESP sequence number verification failed')"]
 
 
+def test_replay_drops_while_two_gateways_were_active_are_loss_not_a_continuity_break() -> None:
+    """A preempt makes before it breaks: the old Active's last packet lands after the new Active's first
+    (one replay interval ahead) and is dropped. That one is a lost packet with a note; any drop outside
+    the both-Active span still breaks continuity, counted without the excused ones."""
+    v = judged(make(child_sa="same", peer_log={"replay_drops": 1, "replay_drops_both_active": 1}))
+    assert v.passed, v.reasons
+    assert v.notes == ["1 ESP packet(s) dropped by the peer as replays while two gateways were Active (a preempt "
+                       "makes before it breaks: the old Active's last packets landed after the new Active's first, "
+                       "which continue one replay interval ahead); judged as lost packets, not as a break in ESP "
+                       "sequence continuity"]
+    v = judged(make(child_sa="same", peer_log={"replay_drops": 7, "replay_drops_both_active": 2}))
+    assert v.reasons == ["ESP sequence continuity not restored: the same CHILD_SA went on without the synced replay "
+                         "state and without a rekey, and the peer dropped 5 packets as replays "
+                         "('ESP sequence number verification failed')"]
+    v = judged(make(child_sa="same", peer_log={"replay_drops": 1, "replay_drops_both_active": 3}))
+    assert v.passed and "1 ESP packet(s)" in v.notes[0]  # never more excused than dropped
+
+
 @pytest.mark.parametrize("kw", [
     {"new_active": "gw1", "rri": {"gw1": REMOTE, "gw2": []}},  # nothing moved (a loss fault)
     {"ike_sa_preserved": False, "mode": "stateless"},  # stateless: no continuity to restore
@@ -927,3 +945,24 @@ def test_a_faulted_gateway_with_a_group_down_is_no_split() -> None:
     v.groups_after = {"gw1": {"outside group 1": "Listen", "inside group 2": "Init"},
                       "gw2": {"outside group 1": "Active", "inside group 2": "Active"}}
     assert shared.active_reasons(v) == []
+
+
+def test_the_peer_judge_excuses_only_drops_logged_while_two_gateways_were_active() -> None:
+    """From the gateways' sidecar logs (Docker stamps) and the peer's charon log (its %T times), one clock:
+    a drop 15 ms into the preempt's both-Active span is excused, one 100 ms after the old Active left is
+    (its last packets may still land), one 500 ms after is not."""
+    from datetime import UTC, datetime
+
+    from labctl.experiment.judges.peer import PeerJudge
+
+    t0 = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC).timestamp()
+    logs = {"gw1": "2026-12-02T10:00:01.100Z 10:00:01 role: standby -> active\n",
+            "gw2": "2026-12-02T10:00:01.147Z 10:00:01 role: active -> transition\n"}
+    judge = PeerJudge.__new__(PeerJudge)
+    judge.lab = FakeLab(["gw1"], logs)  # type: ignore[assignment]
+    drop = "ESP sequence number verification failed:\n  src 10.0.0.1, dst 10.0.0.2, SPI c1a2b3c4 [seq 7]\n"
+    text = "".join(f"10:00:{s} 07[ESP] {drop}" for s in ("01.115", "01.240", "01.650"))
+    assert judge.drops_while_both_active(text, {"probe_start": t0}) == 2
+    assert judge.drops_while_both_active(text, {}) == 0  # no probe ran: no window to read
+    judge.lab = FakeLab(["gw1"], {"gw1": logs["gw1"]})  # type: ignore[assignment]
+    assert judge.drops_while_both_active(text, {"probe_start": t0}) == 0  # the old Active never logged leaving

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from labctl.errors import LabctlError
+from labctl.experiment import events
 from labctl.experiment import verdict as shared
 from labctl.experiment.events import count_log_events
 from labctl.experiment.judges import liveness
@@ -21,6 +22,7 @@ RRI_MISSING = ("RRI: new active {holder} has no injected route to {routes} "
                "(reverse route injection did not follow the takeover)")
 PROBE = "tunnel"
 CHILD = "net"  # the peer's CHILD_SA (render/templates/swanctl-peer.conf.j2)
+BOTH_ACTIVE_MARGIN = 0.1  # seconds after the old Active logged leaving in which its last packets may still land
 
 
 @dataclass
@@ -104,7 +106,13 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     reasons += shared.loss_reasons(verdict)
     reasons += shared.active_reasons(verdict)
     reasons += shared.liveness_reasons(verdict)
-    replays = verdict.peer_log.get("replay_drops", 0)
+    leftovers = min(verdict.peer_log.get("replay_drops", 0), verdict.peer_log.get("replay_drops_both_active", 0))
+    replays = verdict.peer_log.get("replay_drops", 0) - leftovers
+    if leftovers:
+        verdict.notes.append(f"{leftovers} ESP packet(s) dropped by the peer as replays while two gateways were "
+                             "Active (a preempt makes before it breaks: the old Active's last packets landed after "
+                             "the new Active's first, which continue one replay interval ahead); judged as lost "
+                             "packets, not as a break in ESP sequence continuity")
     moved = verdict.new_active is not None and verdict.new_active != verdict.old_active
     if stateful and moved and verdict.ike_sa_preserved and verdict.child_sa == "same" and replays:
         # the ha plugin does not sync ESP sequence numbers: the sidecar's replay-state sync or a CHILD_SA rekey
@@ -161,7 +169,24 @@ class PeerJudge:
     def record_after(self, verdict: Verdict) -> None:
         self.after = self.sas()
         verdict.sa_after = [asdict(sa) for sa in self.after]
-        verdict.peer_log = count_log_events(charon.log_since(self.lab.node(self.peer), self.log_offset))
+        text = charon.log_since(self.lab.node(self.peer), self.log_offset)
+        verdict.peer_log = count_log_events(text)
+        if verdict.peer_log.get("replay_drops"):
+            verdict.peer_log["replay_drops_both_active"] = self.drops_while_both_active(text, verdict.timeline)
+
+    def drops_while_both_active(self, text: str, timeline: dict[str, Any]) -> int:
+        """The peer's replay drops logged while two gateways were Active (from their sidecars' role events,
+        in the lab's clock: Docker's log stamps and charon's log times come from the engine host)."""
+        start = timeline.get("probe_start")
+        if not start:
+            return 0
+        start -= events.MARGIN
+        gateways = [e for node in self.lab.topo.ha.nodes
+                    for e in events.sidecar_events(node, self.lab.node(node).logs(since=start), start, float("inf"))]
+        spans = events.both_active(gateways, self.lab.topo.ha.hsrp.hold / 1000)
+        pattern = events.LOG_PATTERNS["replay_drops"]
+        return sum(1 for when, message in events.charon_lines(text, start, float("inf")) if pattern.search(message)
+                   and any(begin <= when <= end + BOTH_ACTIVE_MARGIN for begin, end in spans))
 
     def liveness(self, verdict: Verdict) -> None:
         """The peer rekeys its CHILD_SA through whoever is Active now (the IKE SA it holds since the fault)."""
