@@ -74,8 +74,11 @@ class SeqOutage:
 
 def sequence_outage(sender: dict[str, Any], got: dict[str, Any]) -> SeqOutage | None:
     """Pure: the outage from the sender's sequence numbers and send times (None for an agent that does not
-    report its holes). The head (nothing through since the start) and the tail (nothing through until the
-    sender stopped) count like a hole in the middle."""
+    report its holes). The tail (nothing through until the sender stopped) counts like a hole in the middle;
+    the head (nothing through since the start: a receiver that started late) is lost before the outage,
+    never the outage: the fault waits until every direction carries traffic (`failover.baseline`), so the
+    head ends before it (a two-engine run took an 859 ms head for the outage and judged the takeover's
+    718 ms hole as steady loss after it)."""
     if "first_seq" not in got:
         return None
     sent = int(sender["sent"])
@@ -85,21 +88,18 @@ def sequence_outage(sender: dict[str, Any], got: dict[str, Any]) -> SeqOutage | 
         return SeqOutage(ms, first_send, 0, sent, 0, 0)
     if got.get("first_seq") is None:
         return None  # received, but without send times
-    max_seq, missing, first_seq = int(got["max_seq"]), int(got["missing"]), int(got["first_seq"])
+    max_seq, missing = int(got["max_seq"]), int(got["missing"])
     tail = max(0, sent - 1 - max_seq)
-    candidates = [SeqOutage(0.0, None, missing, 0, tail, sent)] if not missing and not tail else []
+    candidates = []
     if got.get("hole_to_seq") is not None:
         low, high = int(got["hole_from_seq"]), int(got["hole_to_seq"])
         candidates.append(SeqOutage(float(got["hole_ms"]), got.get("hole_start"), int(got["missing_before_hole"]),
                                     high - low - 1, int(got["missing_after_hole"])
                                     - int(got.get("missing_after_in_outages", 0)) + tail, sent - 1 - high))
-    if first_seq > 0 and first_send is not None:
-        candidates.append(SeqOutage((float(got["first_seq_sent"]) - first_send) * 1000.0, first_send, 0, first_seq,
-                                    missing - first_seq + tail, sent - first_seq))
     if tail and last_send is not None:
         candidates.append(SeqOutage((last_send - float(got["last_seq_sent"])) * 1000.0, got.get("last_seq_sent"),
                                     missing, tail, 0, 0))
-    return max(candidates, key=lambda c: c.ms)
+    return max(candidates, key=lambda c: c.ms) if candidates else SeqOutage(0.0, None, missing, 0, tail, sent)
 
 
 def arrival_gap(sender: dict[str, Any], got: dict[str, Any]) -> tuple[float, float | None]:

@@ -788,10 +788,15 @@ def test_a_silence_until_the_sender_stopped_is_the_outage() -> None:
     assert (result.lost_in_outage, result.lost_after, result.sent_after) == (900, 0, 0)
 
 
-def test_a_silence_from_the_start_is_the_outage() -> None:
-    result = direction_of(*stream(1000, set(range(0, 300)) | {500}))
-    assert result.seq_gap_ms == pytest.approx(300.0, abs=0.01)
-    assert (result.lost_before, result.lost_in_outage, result.lost_after, result.sent_after) == (0, 300, 1, 700)
+def test_a_silence_from_the_start_is_lost_before_and_a_shorter_hole_after_it_is_the_outage() -> None:
+    """The head (a receiver that started late) ends before the fault (the baseline waits for traffic): a
+    two-engine run took an 859 ms head for the outage and the takeover's 718 ms hole for steady loss."""
+    result = direction_of(*stream(1000, set(range(0, 300)) | set(range(600, 800))))
+    assert result.seq_gap_ms == pytest.approx(201.0, abs=0.01)  # send times of 599 and 800
+    assert (result.lost_before, result.lost_in_outage, result.lost_after, result.sent_after) == (300, 200, 0, 199)
+    head_only = direction_of(*stream(1000, set(range(0, 300))))
+    assert head_only.seq_gap_ms == 0.0
+    assert (head_only.lost_before, head_only.lost_in_outage, head_only.lost_after) == (300, 0, 0)
 
 
 def test_nothing_received_is_one_outage_over_the_whole_run() -> None:

@@ -50,13 +50,17 @@ def test_an_old_agent_has_no_sequence_outage() -> None:
     assert sequence_outage(SENDER, got(first_seq=None)) is None
 
 
-def test_a_silence_from_the_start_begins_at_the_first_send_and_splits_the_tail() -> None:
-    # seqs 0..2 never arrived, 3..7 did, 8 and 9 (the tail) never did
+def test_a_silence_from_the_start_is_lost_before_even_when_longer_than_the_tail() -> None:
+    # seqs 0..2 never arrived (300 ms from the first send), 3..7 did, 8 and 9 (the tail, 200 ms) never did
     report = got(received=5, first_seq=3, first_seq_sent=1.3, max_seq=7, missing=3, last_seq_sent=1.7,
                  missing_before_hole=3)
-    assert sequence_outage(SENDER, report) == SeqOutage(pytest.approx(300.0), 1.0, 0, 3, 2, 7)
+    assert sequence_outage(SENDER, report) == SeqOutage(pytest.approx(200.0), 1.7, 3, 2, 0, 0)
     result = direction("a->b", SENDER, {"received": report})
-    assert result.gap_start_mono == 1.0 and result.longest_gap_ms == 300.0
+    assert result.gap_start_mono == 1.7 and result.longest_gap_ms == 200.0
+    head_only = got(received=7, first_seq=3, first_seq_sent=1.3, max_seq=9, missing=3, missing_before_hole=3)
+    assert sequence_outage(SENDER, head_only) == SeqOutage(0.0, None, 3, 0, 0, 10)
+    no_last_send = {"sent": 10, "first_send": 1.0}  # a tail without the sender's last send: no span to measure
+    assert sequence_outage(no_last_send, got(received=6, max_seq=5)) == SeqOutage(0.0, None, 0, 0, 4, 10)
 
 
 def test_a_silence_until_the_end_begins_at_the_last_packet_through() -> None:
