@@ -16,6 +16,11 @@ IMAGE_FOR_ROLE = {role: f"labctl/{kind}:latest" for role, kind in IMAGE_KIND_FOR
 # Easy VPN clients stand for remote machines but share this host's CPU: a small CPU weight lets the lab's
 # routers (HSRP hellos every 200 ms) win when a hundred clients negotiate at once. Others keep Docker's 1024.
 CPU_SHARES = {"client": 16, "vpnc": 16}
+# A gateway is the node faults kill and restart: its /run in RAM, as a router's is, so each start begins empty.
+# On the container's overlay a restarted node found sockets of its previous life it could not remove
+# (`NotADirectoryError` unlinking /var/run/charon.vici): charon then failed to bind vici and never loaded its
+# configuration (`charon answering` timed out after a node kill, seen in CI and under load here).
+RUN_TMPFS = {"ha-gateway": {"/run": "mode=0755"}}
 CAPABILITIES = ("NET_ADMIN", "NET_RAW")  # every node routes, captures or moves addresses
 DEVICES = ("/dev/net/tun:/dev/net/tun:rwm",)  # kernel-libipsec's userspace ESP needs a TUN device
 SYSCTLS = {

@@ -86,3 +86,12 @@ def test_the_committed_compose_file_carries_no_secret() -> None:
     assert 'secret = "${LABCTL_PSK:?' in text
     sidecar = [line for line in text.splitlines() if '"key":' in line]
     assert sidecar and all("${LABCTL_SSO_KEY:?" in line for line in sidecar)
+
+
+def test_only_the_gateways_keep_run_in_ram() -> None:
+    """The nodes faults kill and restart start with an empty /run (stale sockets on the overlay could not be
+    removed after a restart and charon never loaded its config); the same in the demo as with `labctl up`."""
+    services = compose()["services"]
+    with_tmpfs = {name for name, service in services.items() if "tmpfs" in service}
+    assert with_tmpfs == {"gw1", "gw2"}, with_tmpfs
+    assert services["gw1"]["tmpfs"] == ["/run:mode=0755"]

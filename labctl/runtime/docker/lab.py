@@ -27,6 +27,7 @@ from labctl.runtime.spec import (
     CPU_SHARES,
     DEVICES,
     IMAGE_KIND_FOR_ROLE,
+    RUN_TMPFS,
     SYSCTLS,
     NodeConfig,
     bridge_name,
@@ -130,6 +131,7 @@ def create_node(
             network_mode=networks[first[0]].name,
             init=False,
             cpu_shares=CPU_SHARES.get(config.role),
+            tmpfs=RUN_TMPFS.get(config.role),
         ),
     )["Id"]
     for network, address in rest:
