@@ -106,8 +106,9 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     reasons += shared.loss_reasons(verdict)
     reasons += shared.active_reasons(verdict)
     reasons += shared.liveness_reasons(verdict)
-    leftovers = min(verdict.peer_log.get("replay_drops", 0), verdict.peer_log.get("replay_drops_both_active", 0))
-    replays = verdict.peer_log.get("replay_drops", 0) - leftovers
+    drops = verdict.peer_log.get("replay_drops", 0)
+    leftovers = min(drops, verdict.peer_log.get("replay_drops_both_active", 0))
+    replays = drops - leftovers
     if leftovers:
         verdict.notes.append(f"{leftovers} ESP packet(s) dropped by the peer as replays while two gateways were "
                              "Active (a preempt makes before it breaks: the old Active's last packets landed after "
