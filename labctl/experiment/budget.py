@@ -2,6 +2,8 @@
 
 Stateful: the standby takes over when the HSRP hold time expires, then needs a little to claim the VIP
 and activate the synced SAs: hold + `failover.takeover_allowance` (150 ms: 850 ms on the shipped 200/700 ms labs).
+Where the inside follows RRI by OSPF, the dead Active's route outlives it (dead interval + FRR's 1 s external
+route timer): the later of the two, plus a reroute allowance.
 Stateless: nothing is synced, so the sessions' far end must notice the loss by DPD (its delay, then
 charon's retransmissions until it gives up) and re-negotiate with the new Active. An explicit
 `--max-outage-ms` wins over both; the verdict JSON says which rule gave the number.
@@ -16,6 +18,9 @@ from labctl.model.topology import Topology
 
 QUICK_MODE_REKEY_ALLOWANCE_MS = 300.0  # IKEv1: the post-takeover rekey of every client's CHILD_SA
 OSPF_REROUTE_ALLOWANCE_MS = 500.0  # SPF throttle, LSA flooding, route install on the inside router
+# FRR ospfd recomputes AS-external routes on a timer 1 s after an SPF (ospf_ase.c, OSPF_ASE_CALC_INTERVAL; not
+# configurable): a dead ASBR's redistributed route outlives its dead interval by this much
+FRR_EXTERNAL_RECALC_MS = 1000.0
 RENEGOTIATION_ALLOWANCE_MS = 2000.0  # DPD timers tick in whole seconds, then IKE_SA_INIT + AUTH + CHILD
 DEFAULT_MAX_LOSS_PERCENT = 0.5  # defaults.yaml's failover.max_loss_percent (for verdicts built without a topology)
 RETRANSMIT_TIMEOUT_S = CHARON_RETRANSMIT["timeout"]
@@ -47,12 +52,17 @@ def outage_budget(topo: Topology, explicit_ms: float | None = None) -> dict[str,
             budget += QUICK_MODE_REKEY_ALLOWANCE_MS
             derived += f" + IKEv1 Quick Mode rekey allowance {QUICK_MODE_REKEY_ALLOWANCE_MS:.0f} ms"
         if topo.ha.ospf and topo.ha.ospf.redistribute_rri and topo.ha.rri:
-            # the inside routers follow the RRI routes by OSPF: they keep the dead gateway's route until its
-            # dead interval expires, then run SPF and install the new Active's
+            # the inside routers follow the RRI routes by OSPF. The new Active's route comes with its takeover;
+            # the dead Active's stays until its neighbours declare it dead and FRR recomputes its external
+            # routes (a fixed second after the SPF). Meanwhile both are equal-cost paths: a flow the inside
+            # router hashes to the dead one waits for the later of the two, then for SPF and the route install
             dead = float(topo.ha.ospf.timers.dead)
-            budget += dead + OSPF_REROUTE_ALLOWANCE_MS
-            derived += (f" + OSPF dead interval {dead:.0f} ms + reroute allowance {OSPF_REROUTE_ALLOWANCE_MS:.0f} ms"
-                        " (the inside follows RRI by OSPF)")
+            stale = dead + FRR_EXTERNAL_RECALC_MS
+            budget = max(budget, stale) + OSPF_REROUTE_ALLOWANCE_MS
+            derived = (f"stateful: the later of ({derived.removeprefix('stateful: ')}) and (OSPF dead interval "
+                       f"{dead:.0f} ms + FRR's external-route recalculation {FRR_EXTERNAL_RECALC_MS:.0f} ms: the dead "
+                       f"Active's route) + reroute allowance {OSPF_REROUTE_ALLOWANCE_MS:.0f} ms "
+                       "(the inside follows RRI by OSPF)")
         return {"max_outage_ms": budget, "derived_from": derived}
     clients = topo.easyvpn is not None and not topo.peers
     dpd = float(topo.easyvpn.dpd if clients and topo.easyvpn else topo.crypto.dpd)

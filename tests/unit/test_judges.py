@@ -416,11 +416,17 @@ def test_the_stateful_budget_is_the_hold_plus_the_takeover_allowance() -> None:
     assert budget.outage_budget(topo, 0.0)["max_outage_ms"] == 0.0
 
 
-def test_an_inside_that_follows_by_ospf_adds_its_dead_interval_to_the_stateful_budget() -> None:
+def test_an_inside_that_follows_by_ospf_waits_for_the_dead_actives_route_to_go() -> None:
+    """Measured on r-inside: the dead gw1's route stayed 1.85-1.95 s after the kill (dead interval, then FRR's
+    fixed 1 s external-route timer) beside gw2's (equal-cost): a flow hashed to gw1 waits that long."""
     topo = load_topology(ROOT / "topologies" / "dual-interface-ospf.yaml")  # hold 700 ms, OSPF dead 1 s
     derived = budget.outage_budget(topo)
-    assert derived["max_outage_ms"] == 700 + 150 + 1000 + 500
-    assert "OSPF dead interval 1000 ms" in derived["derived_from"]
+    assert derived["max_outage_ms"] == 1000 + 1000 + 500
+    assert "OSPF dead interval 1000 ms + FRR's external-route recalculation 1000 ms" in derived["derived_from"]
+    fast = topo.with_overrides({"hello": "100ms", "hold": "300ms"})
+    assert budget.outage_budget(fast)["max_outage_ms"] == 2500.0  # the stale route, not the hold, is the later
+    ios = topo.with_overrides({"hello": "3s", "hold": "10s"})
+    assert budget.outage_budget(ios)["max_outage_ms"] == 10000 + 150 + 500  # the takeover is the later
     no_rri = topo.model_copy(update={"ha": topo.ha.model_copy(update={"rri": False})})
     assert budget.outage_budget(no_rri)["max_outage_ms"] == 850.0  # nothing to follow without RRI
 
