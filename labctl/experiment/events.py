@@ -83,13 +83,13 @@ def merge(*groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return events[:MAX_EVENTS]
 
 
-def charon_lines(text: str, start: float, end: float) -> list[tuple[float, str]]:
-    """(wall time, message) of each charon log line with `%T` + milliseconds times (UTC in the containers)
-    between `start` and `end`."""
+def timed_lines(text: str, start: float, end: float, line: re.Pattern[str] = CHARON_LINE) -> list[tuple[float, str]]:
+    """(wall time, message) of each log line between `start` and `end` whose `line` pattern gives hours,
+    minutes, seconds (UTC in the containers) and the message: charon's `%T` + milliseconds by default."""
     midnight = datetime.fromtimestamp(start - MARGIN, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     lines = []
-    for line in text.splitlines():
-        match = CHARON_LINE.match(line)
+    for text_line in text.splitlines():
+        match = line.match(text_line)
         if not match:
             continue
         offset = timedelta(hours=int(match.group(1)), minutes=int(match.group(2)), seconds=float(match.group(3)))
@@ -124,7 +124,7 @@ def charon_events(node: str, text: str, start: float, end: float) -> list[dict[s
     """SA events from a charon log with `%T` + milliseconds times (UTC in the containers); repeated
     replay drops collapse into one marker with a count."""
     events: list[dict[str, Any]] = []
-    for when, message in charon_lines(text, start, end):
+    for when, message in timed_lines(text, start, end):
         for pattern, label in SA_EVENTS:
             if pattern.search(message):
                 last = events[-1] if events else None

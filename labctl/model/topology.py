@@ -234,7 +234,8 @@ class Route(Strict):
 class OspfTimers(Strict):
     """Hello and dead interval on every OSPF interface. Fast by default (dead 1 s, 4 hellos a second: FRR's
     `ip ospf dead-interval minimal hello-multiplier 4`) so the inside router follows a failover in about
-    a second; IOS defaults are `hello: 10s, dead: 40s` (whole seconds above a 1 s dead interval)."""
+    a second (two for a flow it hashed to the dead gateway's equal-cost route: FRR recomputes external routes
+    1 s after the SPF); IOS defaults are `hello: 10s, dead: 40s` (whole seconds above a 1 s dead interval)."""
 
     hello: DurationMs
     dead: DurationMs

@@ -17,12 +17,14 @@ from labctl.runtime import NodeHandle
 from labctl.runtime.spec import VPNC_GO, VPNC_IFNAME, VPNC_LOG, VPNC_PID
 
 LOG_TAIL_BYTES = 20000
-STARTED = re.compile(r"^labctl: \S+ vpnc started, pid (\d+)$", re.MULTILINE)
+STAMP = r"(?:\d\d:\d\d:\d\d\.\d+ )?"  # the UTC time the restart loop puts before each line (older logs: none)
+STAMPED_LINE = re.compile(r"^(\d\d):(\d\d):(\d\d\.\d+) (.*)$")  # hours, minutes, seconds, the line vpnc wrote
+STARTED = re.compile(rf"^{STAMP}labctl: \S+ vpnc started, pid (\d+)$", re.MULTILINE)
 # one shell round trip: the pid the loop recorded (if that process is alive), the tun address, how many
 # times the loop started vpnc
 LOOK = (f"pid=$(cat {VPNC_PID} 2>/dev/null); [ -n \"$pid\" ] && kill -0 \"$pid\" 2>/dev/null && echo pid=$pid; "
         f"ip -4 -o addr show dev {VPNC_IFNAME} 2>/dev/null | awk '{{print \"address=\" $4}}'; "
-        f"echo starts=$(grep -c '^labctl: .* vpnc started' {VPNC_LOG} 2>/dev/null)")
+        f"echo starts=$(grep -c 'labctl: .* vpnc started' {VPNC_LOG} 2>/dev/null)")
 
 # (pattern in vpnc's log, the reason a user reads); the last match in the log wins
 FAILURE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
@@ -47,14 +49,14 @@ FAILURE_PATTERNS: list[tuple[re.Pattern[str], str]] = [
 LOG_PATTERNS = {
     "new_ike_sa": STARTED,  # vpnc negotiates phase 1 only when (re)started: a restart is a new session
     # every Quick Mode vpnc completes (its first, its own rekeys) prints the selected IPsec SA: new SPIs
-    "new_spis": re.compile(r"^IPSEC SA selected ", re.MULTILINE),
+    "new_spis": re.compile(rf"^{STAMP}IPSEC SA selected ", re.MULTILINE),
     "replay_drops": re.compile(r"Discarding (?:ancient|replayed) ESP packet"),
     # ESP on an SPI vpnc never agreed to / with keys it does not share: a gateway-initiated Quick Mode that
     # vpnc did not (or not correctly) take over
     "unknown_spi": re.compile(r"unknown spi 0x[0-9a-f]+ from peer"),
     "hmac_mismatch": re.compile(r"HMAC mismatch in ESP mode"),
     "dpd_terminated": re.compile(r"connection terminated by dead peer detection"),
-    "exits": re.compile(r"^labctl: \S+ vpnc exited", re.MULTILINE),
+    "exits": re.compile(rf"^{STAMP}labctl: \S+ vpnc exited", re.MULTILINE),
 }
 
 
@@ -138,7 +140,7 @@ def report(topo: Topology, handle: NodeHandle) -> dict[str, Any]:
     return report
 
 
-TELLING = re.compile(r"^labctl: .*|^vpnc: (?!Accepting ).*", re.MULTILINE)  # not the per-packet lines
+TELLING = re.compile(rf"^{STAMP}(?:labctl: .*|vpnc: (?!Accepting ).*)", re.MULTILINE)  # not the per-packet lines
 
 
 def telling_lines(text: str, limit: int = 4) -> list[str]:

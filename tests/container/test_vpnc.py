@@ -49,6 +49,9 @@ def test_vpnc_clients_connect_and_pass_traffic(docker_client: docker.DockerClien
         log = vpnc.log_tail(node)
         assert "IKE SA selected psk+xauth" in log and "VPNC started in foreground" in log, log[-2000:]
         assert f"got address {status[name]['virtual_ip']}" in log
+        # every line stamped by the restart loop (the pid it records is vpnc's: `pid` above is a live vpnc)
+        assert all(vpnc.STAMPED_LINE.match(line) for line in log.splitlines()[1:]), log[-2000:]
+        assert vpnc.look(node)["pid"] == status[name]["pid"] and vpnc.look(node)["starts"] == 1
     gw = open_lab(DockerLab(docker_client, lab)).active_gateway()
     _, sas = DockerNode(docker_client, lab, gw).exec(["swanctl", "--list-sas"])  # type: ignore[arg-type]
     assert sas.count("remote 'unity' @ 10.81.0.10") == 3  # one conn, the group as a KEY_ID, for both kinds

@@ -221,7 +221,18 @@ def test_a_both_active_span_starts_at_the_later_start_and_is_at_most_a_hold_time
     assert events.both_active(found, longest=0.7) == [(2.0, 2.2), (3.0, 3.7)]
 
 
-def test_charon_lines_are_the_messages_within_the_window() -> None:
+def test_timed_lines_are_the_messages_within_the_window() -> None:
     text = ("10:00:01.500 07[ESP] ESP sequence number verification failed:\n  src 10.0.0.1\n"
             "10:00:03.000 07[ESP] later\n")
-    assert events.charon_lines(text, T0, T0 + 2) == [(T0 + 1.5, "ESP sequence number verification failed:")]
+    assert events.timed_lines(text, T0, T0 + 2) == [(T0 + 1.5, "ESP sequence number verification failed:")]
+
+
+def test_only_replay_drops_inside_a_both_active_span_or_just_after_it_count() -> None:
+    from labctl.experiment.judges import overlap
+    drop = events.LOG_PATTERNS["replay_drops"]
+    lines = [(1.99, "ESP sequence number verification failed"), (2.0, "ESP sequence number verification failed"),
+             (2.3, "ESP sequence number verification failed"), (2.31, "ESP sequence number verification failed"),
+             (2.1, "CHILD_SA net{1} established"), (5.0, "sequence number verification failed")]
+    assert overlap.drops_within(lines, drop, [(2.0, 2.2)]) == 2  # 2.0 and 2.3 (the margin), not 1.99 or 2.31
+    assert overlap.drops_within(lines, drop, [(2.0, 2.2), (4.9, 4.95)]) == 3  # 5.0 is in the second's margin
+    assert overlap.drops_within(lines, drop, []) == 0

@@ -3,11 +3,14 @@ labctl reads it, and the failover verdict judged from a vpnc client's own side."
 
 from __future__ import annotations
 
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from labctl.errors import TopologyError
+from labctl.experiment import events
 from labctl.experiment.judges.clients import judge as judge_clients
 from labctl.experiment.probe import DirectionResult, ProbeResult
 from labctl.experiment.verdict import Verdict
@@ -124,6 +127,40 @@ def test_vpnc_log_counts_and_reasons() -> None:
                         or "")
     assert vpnc.since_last_start(CONNECT_LOG + "labctl: 2 vpnc started, pid 9\nx\n") == \
         "labctl: 2 vpnc started, pid 9\nx\n"
+
+
+def stamped(text: str, at: str = "14:22:35") -> str:
+    """`text` as the restart loop writes it now: each line behind the UTC time in milliseconds."""
+    return "".join(f"{at}.{n % 1000:03d} {line}\n" for n, line in enumerate(text.splitlines()))
+
+
+def test_stamped_vpnc_logs_read_as_before() -> None:
+    log = stamped(CONNECT_LOG) + stamped(TAKEOVER_LOG, at="14:22:36")
+    assert vpnc.count_events(log) == {"new_ike_sa": 1, "new_spis": 1, "replay_drops": 3, "unknown_spi": 1,
+                                      "hmac_mismatch": 2, "dpd_terminated": 0, "exits": 0}
+    assert vpnc.count_events(log + "14:22:37.001 labctl: 14:22:37.000 vpnc exited with status 1\n")["exits"] == 1
+    assert vpnc.telling_lines(log, limit=2) == ["14:22:35.000 labctl: 14:22:34.440 vpnc started, pid 97",
+                                                "14:22:36.006 vpnc: HMAC mismatch in ESP mode"]
+    again = "14:22:40.000 labctl: 14:22:40.000 vpnc started, pid 9\n14:22:40.001 x\n"
+    assert vpnc.since_last_start(log + again) == again
+    assert vpnc.STAMPED_LINE.match("14:22:36.002 vpnc: Discarding ancient ESP packet with seq 2").groups() == (
+        "14", "22", "36.002", "vpnc: Discarding ancient ESP packet with seq 2")
+    assert vpnc.STAMPED_LINE.match("vpnc: Discarding ancient ESP packet with seq 2") is None
+
+
+def test_the_restart_loop_stamps_every_line_and_records_vpncs_own_pid() -> None:
+    init = render_lab(load_topology(MIXED))["client2"].files["/etc/labctl/init.sh"]
+    assert "| stamp >>\"$log\" &" in init and "echo $$ >/run/labctl-vpnc.pid" in init
+    assert init.index("echo $$ >/run/labctl-vpnc.pid") < init.index("exec stdbuf -oL -eL vpnc")
+    # the rendered `stamp` itself, run: each line behind the UTC time, in the lab's clock domain
+    function = init[init.index("stamp() {"):init.index("\n}\n", init.index("stamp() {")) + 3]
+    before = time.time()
+    out = subprocess.run(["sh", "-c", function + "printf 'vpnc: a\\n\\nlabctl: b\\n' | stamp"],
+                         capture_output=True, text=True, timeout=10, check=True).stdout
+    lines = [(events.timed_lines(line, before - 1, before + 10, vpnc.STAMPED_LINE) or [None])[0]
+             for line in out.splitlines()]
+    assert [line[1] if line else None for line in lines] == ["vpnc: a", "", "labctl: b"]
+    assert all(before - 0.01 <= line[0] <= time.time() for line in lines if line)
 
 
 def _vpnc(vip: str, pid: int, state: str = "connected") -> dict:

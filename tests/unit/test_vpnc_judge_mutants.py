@@ -36,6 +36,20 @@ def test_replay_drops_are_a_reason_quoting_the_log_once() -> None:
                    "the CHILD_SA's outbound sequence numbers: no replay-state sync): vpnc: a; vpnc: b"]
 
 
+def test_replay_drops_while_two_gateways_were_active_are_noted_not_a_reason() -> None:
+    log = {"replay_drops": 3, "replay_drops_both_active": 1}
+    _, _, why = vpnc_session("c2", client(), client(), log, [])
+    assert why == ["c2 (vpnc): 2 ESP packet(s) from the gateway discarded as replays (the new Active restarted "
+                   "the CHILD_SA's outbound sequence numbers: no replay-state sync)"]
+    assert vpnc_session("c2", client(), client(), {"replay_drops": 1, "replay_drops_both_active": 1}, []) == \
+        (True, "same", [])
+    assert vpnc_notes("c2", {"replay_drops": 1, "replay_drops_both_active": 1}) == [
+        "c2 (vpnc): 1 ESP packet(s) discarded as replays while two gateways were Active (a preempt makes before it "
+        "breaks: the old Active's last packets land after the new Active's first); judged as lost packets"]
+    assert vpnc_notes("c2", {"replay_drops": 1, "replay_drops_both_active": 4})[0].startswith("c2 (vpnc): 1 ESP")
+    assert vpnc_notes("c2", {"replay_drops": 0, "replay_drops_both_active": 2}) == []
+
+
 @pytest.mark.parametrize(("log", "counts"), [({"unknown_spi": 2}, "2x 'unknown spi', 0x 'HMAC mismatch'"),
                                              ({"hmac_mismatch": 1}, "0x 'unknown spi', 1x 'HMAC mismatch'")])
 def test_esp_vpnc_cannot_use_loses_the_child(log: dict[str, int], counts: str) -> None:

@@ -11,7 +11,7 @@ from labctl.errors import LabctlError
 from labctl.experiment import events
 from labctl.experiment import verdict as shared
 from labctl.experiment.events import count_log_events
-from labctl.experiment.judges import liveness
+from labctl.experiment.judges import liveness, overlap
 from labctl.experiment.probe import ProbeResult, TrafficProbe
 from labctl.experiment.verdict import Verdict
 from labctl.lab import RunningLab
@@ -22,7 +22,6 @@ RRI_MISSING = ("RRI: new active {holder} has no injected route to {routes} "
                "(reverse route injection did not follow the takeover)")
 PROBE = "tunnel"
 CHILD = "net"  # the peer's CHILD_SA (render/templates/swanctl-peer.conf.j2)
-BOTH_ACTIVE_MARGIN = 0.1  # seconds after the old Active logged leaving in which its last packets may still land
 
 
 @dataclass
@@ -176,18 +175,13 @@ class PeerJudge:
             verdict.peer_log["replay_drops_both_active"] = self.drops_while_both_active(text, verdict.timeline)
 
     def drops_while_both_active(self, text: str, timeline: dict[str, Any]) -> int:
-        """The peer's replay drops logged while two gateways were Active (from their sidecars' role events,
-        in the lab's clock: Docker's log stamps and charon's log times come from the engine host)."""
+        """The peer's replay drops logged while two gateways were Active (`judges.overlap`)."""
         start = timeline.get("probe_start")
         if not start:
             return 0
         start -= events.MARGIN
-        gateways = [e for node in self.lab.topo.ha.nodes
-                    for e in events.sidecar_events(node, self.lab.node(node).logs(since=start), start, float("inf"))]
-        spans = events.both_active(gateways, self.lab.topo.ha.hsrp.hold / 1000)
-        pattern = events.LOG_PATTERNS["replay_drops"]
-        return sum(1 for when, message in events.charon_lines(text, start, float("inf")) if pattern.search(message)
-                   and any(begin <= when <= end + BOTH_ACTIVE_MARGIN for begin, end in spans))
+        return overlap.drops_within(events.timed_lines(text, start, float("inf")), events.LOG_PATTERNS["replay_drops"],
+                                    overlap.both_active_spans(self.lab, start))
 
     def liveness(self, verdict: Verdict) -> None:
         """The peer rekeys its CHILD_SA through whoever is Active now (the IKE SA it holds since the fault)."""
