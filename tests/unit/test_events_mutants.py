@@ -236,3 +236,4 @@ def test_only_replay_drops_inside_a_both_active_span_or_just_after_it_count() ->
     assert overlap.drops_within(lines, drop, [(2.0, 2.2)]) == 2  # 2.0 and 2.3 (the margin), not 1.99 or 2.31
     assert overlap.drops_within(lines, drop, [(2.0, 2.2), (4.9, 4.95)]) == 3  # 5.0 is in the second's margin
     assert overlap.drops_within(lines, drop, []) == 0
+    assert overlap.drops_within([(2.6, "replay")], drop, [(2.0, 2.5)]) == 1  # exactly at the margin's end

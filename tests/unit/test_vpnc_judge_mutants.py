@@ -48,6 +48,8 @@ def test_replay_drops_while_two_gateways_were_active_are_noted_not_a_reason() ->
         "breaks: the old Active's last packets land after the new Active's first); judged as lost packets"]
     assert vpnc_notes("c2", {"replay_drops": 1, "replay_drops_both_active": 4})[0].startswith("c2 (vpnc): 1 ESP")
     assert vpnc_notes("c2", {"replay_drops": 0, "replay_drops_both_active": 2}) == []
+    assert vpnc_notes("c2", {"replay_drops_both_active": 2}) == []  # no drops counted: none to excuse
+    assert vpnc_notes("c2", {"replay_drops": 2}) == []  # none in a both-Active span
 
 
 @pytest.mark.parametrize(("log", "counts"), [({"unknown_spi": 2}, "2x 'unknown spi', 0x 'HMAC mismatch'"),
