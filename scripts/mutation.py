@@ -29,6 +29,7 @@ EXCLUDED = (
     "labctl.experiment.judges.peer.xǁPeerJudgeǁ",  # reads charon on the peer container (docker exec)
     "labctl.experiment.judges.clients.xǁClientsJudgeǁ",  # reads charon on the client containers
     "labctl.experiment.judges.overlap.x_both_active_spans",  # reads the gateways' Docker logs
+    "labctl.experiment.judges.overlap.x_drops_while_both_active",  # the same, for every far end
 )
 LINE = re.compile(r"^\s*(\S+?)__mutmut_(\d+): (.+)$")
 FUNC = re.compile(r"^(?P<module>.+?)\.x(?:_|ǁ)(?P<func>.+)$")

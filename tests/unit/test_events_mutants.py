@@ -237,3 +237,10 @@ def test_only_replay_drops_inside_a_both_active_span_or_just_after_it_count() ->
     assert overlap.drops_within(lines, drop, [(2.0, 2.2), (4.9, 4.95)]) == 3  # 5.0 is in the second's margin
     assert overlap.drops_within(lines, drop, []) == 0
     assert overlap.drops_within([(2.6, "replay")], drop, [(2.0, 2.5)]) == 1  # exactly at the margin's end
+
+
+def test_replay_drops_split_into_breaks_and_both_active_ones() -> None:
+    from labctl.experiment.judges import overlap
+    assert overlap.split({"replay_drops": 3, "replay_drops_both_active": 1}) == (2, 1)
+    assert overlap.split({"replay_drops": 1, "replay_drops_both_active": 4}) == (0, 1)  # never more than counted
+    assert overlap.split({"replay_drops_both_active": 2}) == (0, 0) and overlap.split({"replay_drops": 2}) == (2, 0)

@@ -964,16 +964,19 @@ def test_the_peer_judge_excuses_only_drops_logged_while_two_gateways_were_active
     (its last packets may still land), one 500 ms after is not."""
     from datetime import UTC, datetime
 
-    from labctl.experiment.judges.peer import PeerJudge
+    from labctl.experiment.judges import overlap
 
     t0 = datetime(2026, 12, 2, 10, 0, 0, tzinfo=UTC).timestamp()
     logs = {"gw1": "2026-12-02T10:00:01.100Z 10:00:01 role: standby -> active\n",
             "gw2": "2026-12-02T10:00:01.147Z 10:00:01 role: active -> transition\n"}
-    judge = PeerJudge.__new__(PeerJudge)
-    judge.lab = FakeLab(["gw1"], logs)  # type: ignore[assignment]
     drop = "ESP sequence number verification failed:\n  src 10.0.0.1, dst 10.0.0.2, SPI c1a2b3c4 [seq 7]\n"
     text = "".join(f"10:00:{s} 07[ESP] {drop}" for s in ("01.115", "01.240", "01.650"))
-    assert judge.drops_while_both_active(text, {"probe_start": t0}) == 2
-    assert judge.drops_while_both_active(text, {}) == 0  # no probe ran: no window to read
-    judge.lab = FakeLab(["gw1"], {"gw1": logs["gw1"]})  # type: ignore[assignment]
-    assert judge.drops_while_both_active(text, {"probe_start": t0}) == 0  # the old Active never logged leaving
+
+    def counted(lab: Any, timeline: dict[str, Any]) -> int:  # as the peer judge asks, for the peer's log
+        found = overlap.drops_while_both_active(lab, timeline, {"peer": text}, events.CHARON_LINE,
+                                                events.LOG_PATTERNS["replay_drops"])
+        return found.get("peer", 0)
+
+    assert counted(FakeLab(["gw1"], logs), {"probe_start": t0}) == 2
+    assert counted(FakeLab(["gw1"], logs), {}) == 0  # no probe ran: no window to read
+    assert counted(FakeLab(["gw1"], {"gw1": logs["gw1"]}), {"probe_start": t0}) == 0  # the old Active never left

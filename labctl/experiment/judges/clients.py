@@ -10,7 +10,6 @@ from typing import Any
 
 from labctl.agent.probe import PORT
 from labctl.errors import LabctlError
-from labctl.experiment import events
 from labctl.experiment import verdict as shared
 from labctl.experiment.events import count_log_events
 from labctl.experiment.judges import liveness, overlap
@@ -68,7 +67,7 @@ def vpnc_session(name: str, old: dict[str, Any], new: dict[str, Any], log: dict[
         "rekeyed" if log.get("new_spis", 0) else "same"
     why = []
     quoted = f": {'; '.join(lines)}" if lines else ""
-    replays = log.get("replay_drops", 0) - min(log.get("replay_drops", 0), log.get("replay_drops_both_active", 0))
+    replays, _ = overlap.split(log)
     if replays:
         why.append(f"{name} (vpnc): {replays} ESP packet(s) from the gateway discarded as replays "
                    "(the new Active restarted the CHILD_SA's outbound sequence numbers: no replay-state sync)")
@@ -89,7 +88,7 @@ def vpnc_session(name: str, old: dict[str, Any], new: dict[str, Any], log: dict[
 def vpnc_notes(name: str, log: dict[str, int]) -> list[str]:
     notes = [f"{name} (vpnc): {log['new_spis']} new IPsec SA(s) in its log during the run (a Quick Mode vpnc "
              "started itself: same session, new SPIs)"] if log.get("new_spis", 0) else []
-    leftovers = min(log.get("replay_drops", 0), log.get("replay_drops_both_active", 0))
+    _, leftovers = overlap.split(log)
     if leftovers:
         notes.append(f"{name} (vpnc): {leftovers} ESP packet(s) discarded as replays while two gateways were Active "
                      "(a preempt makes before it breaks: the old Active's last packets land after the new Active's "
@@ -224,16 +223,13 @@ class ClientsJudge:
                      for name, text in texts.items()}
         self.log_lines = {name: vpnc.telling_lines(text) for name, text in texts.items()
                           if client.is_vpnc(self.lab.topo, name)}
-        start = verdict.timeline.get("probe_start")
+        # vpnc's restart loop stamps each line with the time (render/templates/init-vpnc.sh.j2)
         dropping = {name: text for name, text in texts.items() if client.is_vpnc(self.lab.topo, name)
                     and self.logs[name].get("replay_drops", 0)}
-        if start and dropping:  # vpnc's restart loop stamps each line with the time (render/templates/init-vpnc.sh.j2)
-            start -= events.MARGIN
-            spans = overlap.both_active_spans(self.lab, start)
-            for name, text in dropping.items():
-                lines = events.timed_lines(text, start, float("inf"), vpnc.STAMPED_LINE)
-                self.logs[name]["replay_drops_both_active"] = overlap.drops_within(
-                    lines, vpnc.LOG_PATTERNS["replay_drops"], spans)
+        counted = overlap.drops_while_both_active(self.lab, verdict.timeline, dropping, vpnc.STAMPED_LINE,
+                                                  vpnc.LOG_PATTERNS["replay_drops"])
+        for name, overlapping in counted.items():
+            self.logs[name]["replay_drops_both_active"] = overlapping
 
     def liveness(self, verdict: Verdict) -> None:
         """Every client connected before the fault and still holding an IKE SA rekeys its CHILD_SA, all

@@ -6,6 +6,7 @@ counts them), not a break of ESP sequence continuity; any drop outside these mom
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from labctl.experiment import events
 from labctl.lab import RunningLab
@@ -25,3 +26,25 @@ def drops_within(lines: list[tuple[float, str]], drop: re.Pattern[str], spans: l
     """How many of the timed log lines are replay drops (`drop`) inside a span (or `MARGIN` after it) (pure)."""
     return sum(1 for when, message in lines
                if drop.search(message) and any(begin <= when <= end + MARGIN for begin, end in spans))
+
+
+def drops_while_both_active(lab: RunningLab, timeline: dict[str, Any], logs: dict[str, str], line: re.Pattern[str],
+                            drop: re.Pattern[str]) -> dict[str, int]:
+    """Per far end, its replay drops logged while two gateways were Active since the probe started (`logs`:
+    its log text, each line's time read by `line`); none without a probe start. The gateways' logs are read
+    once for all of them."""
+    start = timeline.get("probe_start")
+    if not start or not logs:
+        return {}
+    start -= events.MARGIN
+    spans = both_active_spans(lab, start)
+    return {name: drops_within(events.timed_lines(text, start, float("inf"), line), drop, spans)
+            for name, text in logs.items()}
+
+
+def split(counts: dict[str, int]) -> tuple[int, int]:
+    """(replay drops that break ESP sequence continuity, drops while two gateways were Active) of one far
+    end's log counts (`replay_drops`, `replay_drops_both_active`) (pure)."""
+    drops = counts.get("replay_drops", 0)
+    overlapping = min(drops, counts.get("replay_drops_both_active", 0))
+    return drops - overlapping, overlapping

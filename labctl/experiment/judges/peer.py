@@ -105,9 +105,7 @@ def judge(verdict: Verdict, probe: ProbeResult, expect_move: bool, rri_expected:
     reasons += shared.loss_reasons(verdict)
     reasons += shared.active_reasons(verdict)
     reasons += shared.liveness_reasons(verdict)
-    drops = verdict.peer_log.get("replay_drops", 0)
-    leftovers = min(drops, verdict.peer_log.get("replay_drops_both_active", 0))
-    replays = drops - leftovers
+    replays, leftovers = overlap.split(verdict.peer_log)
     if leftovers:
         verdict.notes.append(f"{leftovers} ESP packet(s) dropped by the peer as replays while two gateways were "
                              "Active (a preempt makes before it breaks: the old Active's last packets landed after "
@@ -172,16 +170,9 @@ class PeerJudge:
         text = charon.log_since(self.lab.node(self.peer), self.log_offset)
         verdict.peer_log = count_log_events(text)
         if verdict.peer_log.get("replay_drops"):
-            verdict.peer_log["replay_drops_both_active"] = self.drops_while_both_active(text, verdict.timeline)
-
-    def drops_while_both_active(self, text: str, timeline: dict[str, Any]) -> int:
-        """The peer's replay drops logged while two gateways were Active (`judges.overlap`)."""
-        start = timeline.get("probe_start")
-        if not start:
-            return 0
-        start -= events.MARGIN
-        return overlap.drops_within(events.timed_lines(text, start, float("inf")), events.LOG_PATTERNS["replay_drops"],
-                                    overlap.both_active_spans(self.lab, start))
+            counted = overlap.drops_while_both_active(self.lab, verdict.timeline, {self.peer: text},
+                                                      events.CHARON_LINE, events.LOG_PATTERNS["replay_drops"])
+            verdict.peer_log["replay_drops_both_active"] = counted.get(self.peer, 0)
 
     def liveness(self, verdict: Verdict) -> None:
         """The peer rekeys its CHILD_SA through whoever is Active now (the IKE SA it holds since the fault)."""
